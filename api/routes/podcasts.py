@@ -1,0 +1,109 @@
+"""The podcast catalog: add (feed URL or Apple id), list, get, refresh, list episodes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from api.deps import CatalogDep, PageDep
+from api.schemas import (
+    ERROR_RESPONSES,
+    AddPodcastIn,
+    AddPodcastOut,
+    EpisodeOut,
+    EpisodePage,
+    PodcastOut,
+    PodcastPage,
+    RefreshOut,
+)
+
+router = APIRouter(prefix="/podcasts", tags=["podcasts"])
+
+
+@router.post(
+    "",
+    response_model=AddPodcastOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=ERROR_RESPONSES,
+    summary="Add a podcast by feed URL or Apple id",
+    description="Fetches and parses the feed, follows moves (`itunes:new-feed-url`, permanent "
+    "redirects) and stores its episodes. A podcast already in the catalog (by any URL it has "
+    "had, or its Apple id) answers 409 `podcast_exists` with its id.",
+)
+async def add_podcast(body: AddPodcastIn, catalog: CatalogDep, response: Response) -> AddPodcastOut:
+    if body.apple_id is not None:
+        added = await catalog.add_apple(body.apple_id)
+    else:
+        assert body.feed_url is not None
+        added = await catalog.add_feed(body.feed_url)
+    podcast = await catalog.get_podcast(added.podcast_id)
+    response.headers["Location"] = f"/podcasts/{podcast.id}"
+    return AddPodcastOut(
+        podcast=PodcastOut.model_validate(podcast), episodes_added=added.ingest.added
+    )
+
+
+@router.get("", response_model=PodcastPage, responses=ERROR_RESPONSES, summary="List podcasts")
+async def list_podcasts(
+    catalog: CatalogDep,
+    page: PageDep,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Title/author contains")
+    ] = None,
+) -> PodcastPage:
+    found = await catalog.list_podcasts(limit=page.limit, cursor=page.cursor, query=q)
+    return PodcastPage(
+        items=[PodcastOut.model_validate(p) for p in found.items], next_cursor=found.next_cursor
+    )
+
+
+@router.get("/{podcast_id}", response_model=PodcastOut, responses=ERROR_RESPONSES)
+async def get_podcast(podcast_id: UUID, catalog: CatalogDep) -> PodcastOut:
+    return PodcastOut.model_validate(await catalog.get_podcast(podcast_id))
+
+
+@router.post(
+    "/{podcast_id}/refresh",
+    response_model=RefreshOut,
+    responses=ERROR_RESPONSES,
+    summary="Fetch the feed again now",
+    description="Conditional GET; an unchanged feed changes nothing. A failure is recorded on "
+    "the podcast (`last_error_code`) and nothing stored is lost.",
+)
+async def refresh_podcast(podcast_id: UUID, catalog: CatalogDep) -> RefreshOut:
+    result = await catalog.refresh(podcast_id)
+    return RefreshOut(
+        podcast_id=result.podcast_id,
+        not_modified=result.not_modified,
+        added=result.added,
+        updated=result.updated,
+        unchanged=result.unchanged,
+    )
+
+
+@router.get(
+    "/{podcast_id}/episodes",
+    response_model=EpisodePage,
+    responses=ERROR_RESPONSES,
+    summary="A podcast's episodes, newest first",
+)
+async def list_episodes(
+    podcast_id: UUID,
+    catalog: CatalogDep,
+    page: PageDep,
+    published_since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601")] = None,
+    published_until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601")] = None,
+) -> EpisodePage:
+    found = await catalog.list_episodes(
+        podcast_id,
+        limit=page.limit,
+        cursor=page.cursor,
+        published_since=published_since,
+        published_until=published_until,
+    )
+    return EpisodePage(
+        items=[EpisodeOut.model_validate(e) for e in found.items], next_cursor=found.next_cursor
+    )

@@ -1,0 +1,181 @@
+"""Request and response bodies: the API's public contract, documented in OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Self
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Out(BaseModel):
+    """Response models read straight from the core's dataclasses."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class In(BaseModel):
+    """Request models refuse unknown fields, so a misspelt field is an error, not a no-op."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. `feed_malformed`.")
+    message: str = Field(description="What went wrong, in a sentence a person understands.")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in {
+        404: "Not found",
+        409: "Already exists",
+        413: "Request body too large",
+        422: "Invalid input, or an unusable feed",
+        502: "An upstream service failed",
+        503: "Throttled upstream, or the database is unavailable",
+    }.items()
+}
+
+
+class PodcastOut(Out):
+    id: UUID
+    feed_url: str
+    title: str
+    author: str | None
+    description: str | None
+    description_html: str | None
+    link: str | None
+    image_url: str | None
+    language: str | None
+    categories: list[str]
+    explicit: bool | None
+    apple_id: int | None
+    episode_count: int
+    previous_feed_urls: list[str] = Field(
+        description="Other URLs this feed was known by (moves, redirects, other spellings)."
+    )
+    last_fetched_at: datetime | None
+    last_success_at: datetime | None
+    last_error_code: str | None
+    last_error: str | None
+    parse_warning: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TranscriptOut(Out):
+    url: str
+    type: str
+    language: str | None = None
+    rel: str | None = None
+
+
+class EpisodeOut(Out):
+    id: UUID
+    podcast_id: UUID
+    guid: str | None
+    title: str
+    description: str | None
+    description_html: str | None
+    link: str | None
+    published_at: datetime | None
+    published_raw: str | None = Field(description="The date exactly as the feed wrote it.")
+    duration_s: int | None
+    duration_raw: str | None
+    enclosure_url: str | None
+    enclosure_type: str | None
+    enclosure_length: int | None
+    image_url: str | None
+    season: int | None
+    episode_number: int | None
+    episode_type: str | None
+    explicit: bool | None
+    chapters_url: str | None
+    chapters_type: str | None
+    transcripts: list[TranscriptOut]
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class PodcastPage(BaseModel):
+    items: list[PodcastOut]
+    next_cursor: str | None
+
+
+class EpisodePage(BaseModel):
+    items: list[EpisodeOut]
+    next_cursor: str | None
+
+
+class AddPodcastIn(In):
+    """Exactly one of ``feed_url`` and ``apple_id``."""
+
+    feed_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    apple_id: int | None = Field(default=None, gt=0, lt=10**12)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.feed_url is None) == (self.apple_id is None):
+            raise ValueError("give exactly one of feed_url and apple_id")
+        return self
+
+
+class AddPodcastOut(BaseModel):
+    podcast: PodcastOut
+    episodes_added: int
+
+
+class RefreshOut(BaseModel):
+    podcast_id: UUID
+    not_modified: bool
+    added: int
+    updated: int
+    unchanged: int
+
+
+class AppleResultOut(Out):
+    apple_id: int
+    title: str
+    author: str | None
+    feed_url: str | None = Field(description="Missing for Apple-exclusive shows.")
+    artwork_url: str | None
+    genres: list[str]
+    episode_count: int | None
+    store_url: str | None
+    release_date: str | None
+    podcast_id: UUID | None = Field(description="Set when this podcast is already in the catalog.")
+
+
+class OpmlItemOut(BaseModel):
+    feed_url: str | None
+    title: str | None
+    status: Literal["created", "exists", "failed"]
+    podcast_id: UUID | None
+    error: ErrorDetail | None
+
+
+class OpmlImportOut(BaseModel):
+    created: int
+    exists: int
+    failed: int
+    items: list[OpmlItemOut]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "not_ready"]
+    database: bool
+    schema_version: int | None
+    schema_latest: int
+    problems: list[str]

@@ -1,0 +1,282 @@
+"""``tmm``: the one command-line entry point, with a subcommand per job.
+
+Every command builds :class:`~core.settings.Settings` once and passes it down; catalog errors
+print their message and exit non-zero instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+import typer
+
+from core.db.migrate import load_migrations, migrate, migration_status
+from core.demo import render_demo_feed
+from core.errors import CatalogError
+from core.local_services import LocalServiceError, ensure_postgres, stop_private_postgres
+from core.services import Services, open_services
+from core.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Tell Me More: podcast catalog, processing and playlists.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+podcasts_app = typer.Typer(help="Podcasts in the catalog.", no_args_is_help=True)
+feeds_app = typer.Typer(help="Feed fetching.", no_args_is_help=True)
+apple_app = typer.Typer(help="Apple Podcasts discovery.", no_args_is_help=True)
+opml_app = typer.Typer(help="OPML subscription lists.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo podcast.", no_args_is_help=True)
+api_app = typer.Typer(help="The HTTP API.", no_args_is_help=True)
+local_app = typer.Typer(help="Local services for development and tests.", no_args_is_help=True)
+for sub, name in (
+    (db_app, "db"), (podcasts_app, "podcasts"), (feeds_app, "feeds"), (apple_app, "apple"),
+    (opml_app, "opml"), (demo_app, "demo"), (api_app, "api"), (local_app, "local"),
+):  # fmt: skip
+    app.add_typer(sub, name=name)
+
+STATE_DIR = Path(".local")
+
+
+def _run(settings: Settings, job: Callable[[Services], Awaitable[T]]) -> T:
+    """Open services, run ``job``, and turn catalog errors into a message and exit code 1."""
+
+    async def main() -> T:
+        async with open_services(settings, wait_for_db=True) as services:
+            return await job(services)
+
+    try:
+        return asyncio.run(main())
+    except CatalogError as exc:
+        typer.secho(f"error [{exc.code}]: {exc.message}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+# ---- db --------------------------------------------------------------------------------
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending schema migrations."""
+    settings = load_settings()
+    applied = asyncio.run(migrate(settings.database.url))
+    for m in applied:
+        typer.echo(f"applied {m.version:04d}_{m.name}")
+    latest = max((m.version for m in load_migrations()), default=0)
+    typer.echo(f"schema at version {latest}" if applied else f"already at version {latest}")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show applied and pending migrations; exit 1 if the schema is not current."""
+    settings = load_settings()
+
+    async def job(services: Services) -> bool:
+        async with services.pool.connection() as conn:
+            status = await migration_status(conn)
+        _echo_json(status.__dict__)
+        return status.up_to_date
+
+    if not _run(settings, job):
+        raise typer.Exit(1)
+
+
+# ---- podcasts and feeds ----------------------------------------------------------------
+
+
+@podcasts_app.command("add")
+def podcasts_add(
+    feed_url: Annotated[str | None, typer.Argument(help="RSS/Atom feed URL")] = None,
+    apple_id: Annotated[int | None, typer.Option(help="Apple Podcasts id instead of a URL")] = None,
+) -> None:
+    """Add a podcast by feed URL or Apple id."""
+    if (feed_url is None) == (apple_id is None):
+        raise typer.BadParameter("give a feed URL or --apple-id, not both")
+    settings = load_settings()
+
+    async def job(services: Services) -> None:
+        if apple_id is not None:
+            added = await services.catalog.add_apple(apple_id)
+        else:
+            assert feed_url is not None
+            added = await services.catalog.add_feed(feed_url)
+        podcast = await services.catalog.get_podcast(added.podcast_id)
+        typer.echo(f"added {podcast.title!r} ({podcast.id}) with {added.ingest.added} episodes")
+
+    _run(settings, job)
+
+
+@podcasts_app.command("list")
+def podcasts_list(limit: Annotated[int, typer.Option(min=1, max=1000)] = 100) -> None:
+    """List podcasts in the catalog."""
+    settings = load_settings()
+
+    async def job(services: Services) -> None:
+        page = await services.catalog.list_podcasts(limit=limit, cursor=None, query=None)
+        for p in page.items:
+            status = p.last_error_code or "ok"
+            typer.echo(f"{p.id}  {p.episode_count:5d} episodes  [{status}]  {p.title}")
+
+    _run(settings, job)
+
+
+@feeds_app.command("refresh")
+def feeds_refresh(
+    podcast: Annotated[UUID | None, typer.Option(help="Only this podcast")] = None,
+    force: Annotated[bool, typer.Option(help="Ignore ETag/Last-Modified and re-parse")] = False,
+) -> None:
+    """Fetch feeds again and merge new episodes; per-feed errors are recorded and listed."""
+    settings = load_settings()
+
+    async def job(services: Services) -> int:
+        if podcast is not None:
+            result = await services.catalog.refresh(podcast, force=force)
+            typer.echo(f"{podcast}: +{result.added} new, {result.updated} updated")
+            return 0
+        failures = 0
+        for outcome in await services.catalog.refresh_all(force=force):
+            if outcome.result is not None:
+                r = outcome.result
+                note = "not modified" if r.not_modified else f"+{r.added} new, {r.updated} updated"
+                typer.echo(f"{outcome.podcast_id}: {note}")
+            else:
+                failures += 1
+                typer.echo(f"{outcome.podcast_id}: FAILED [{outcome.error_code}] {outcome.error}")
+        return failures
+
+    failures = _run(settings, job)
+    if failures:
+        typer.echo(f"{failures} feed(s) failed; their errors are recorded on the podcasts.")
+
+
+# ---- Apple -----------------------------------------------------------------------------
+
+
+@apple_app.command("search")
+def apple_search(
+    term: str,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 10,
+    country: Annotated[str | None, typer.Option(help="Two-letter store country")] = None,
+) -> None:
+    """Search Apple Podcasts."""
+    settings = load_settings()
+
+    async def job(services: Services) -> None:
+        found = await services.catalog.search_apple(term, limit=limit, country=country)
+        for p, known in found:
+            mark = "in catalog" if known else ("no public feed" if not p.feed_url else "")
+            typer.echo(f"{p.apple_id:>12}  {p.title}  — {p.author or '?'}  {mark}".rstrip())
+
+    _run(settings, job)
+
+
+# ---- OPML ------------------------------------------------------------------------------
+
+
+@opml_app.command("import")
+def opml_import(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Import every feed an OPML file lists."""
+    settings = load_settings()
+    data = path.read_bytes()
+
+    async def job(services: Services) -> None:
+        report = await services.catalog.import_opml(data)
+        for item in report.items:
+            why = f" [{item.error_code}] {item.error}" if item.error_code else ""
+            typer.echo(f"{item.status:8} {item.feed_url or item.title}{why}")
+        typer.echo(
+            f"{report.count('created')} added, {report.count('exists')} already there, "
+            f"{report.count('failed')} failed"
+        )
+
+    _run(settings, job)
+
+
+@opml_app.command("export")
+def opml_export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default stdout)")
+    ] = None,
+) -> None:
+    """Write the catalog as OPML 2.0."""
+    settings = load_settings()
+    data = _run(settings, lambda s: s.catalog.export_opml())
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)
+
+
+# ---- demo, API, local services ---------------------------------------------------------
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load the demo podcast (its files are served by the API when TMM_DEMO__ENABLED=true)."""
+    settings = load_settings()
+    base = f"http://{settings.api.host}:{settings.api.port}/"
+    url = base + "demo/feed.xml"
+
+    async def job(services: Services) -> None:
+        added = await services.catalog.add_document(url, render_demo_feed(base))
+        podcast = await services.catalog.get_podcast(added.podcast_id)
+        typer.echo(
+            f"demo podcast {podcast.title!r} ({podcast.id}): {podcast.episode_count} episodes"
+        )
+
+    _run(settings, job)
+
+
+@api_app.command("serve")
+def api_serve(
+    host: Annotated[str | None, typer.Option(help="Default from settings (127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Default from settings (8000)")] = None,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = load_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@local_app.command("up")
+def local_up(
+    env_file: Annotated[Path | None, typer.Option(help="Write the settings to use here")] = None,
+) -> None:
+    """Reach PostgreSQL, or install and start a private one under .local/."""
+    settings = load_settings()
+    try:
+        target = ensure_postgres(settings.database.url, STATE_DIR.resolve())
+    except LocalServiceError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    where = "started a private server" if target.started_here else "using the running server"
+    typer.echo(f"postgres: {where} at {target.url}", err=True)
+    if env_file is not None:
+        env_file.parent.mkdir(parents=True, exist_ok=True)
+        env_file.write_text(f"TMM_DATABASE__URL={target.url}\n")
+
+
+@local_app.command("down")
+def local_down() -> None:
+    """Stop the services `local up` started (never anything else)."""
+    stopped = stop_private_postgres(STATE_DIR.resolve())
+    typer.echo("stopped the private PostgreSQL" if stopped else "nothing of ours was running")

@@ -1,0 +1,1 @@
+"""PostgreSQL: the connection pool, versioned migrations and the catalog's repositories."""

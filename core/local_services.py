@@ -1,0 +1,158 @@
+"""Local services for development, tests and the demo: reach them, or start our own.
+
+A fresh machine may or may not run PostgreSQL. ``tmm local up`` uses the server the settings
+name when it answers; otherwise it installs PostgreSQL from Debian's packages if it is missing,
+starts a private cluster under ``.local/`` bound to 127.0.0.1, and creates the database. It only
+ever stops what it started itself (by the PID file of its own cluster).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from glob import glob
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+FALLBACK_PORT = 54329
+
+
+class LocalServiceError(RuntimeError):
+    """A local service could not be reached or started."""
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    """A usable PostgreSQL: the database URL and whether we started the server."""
+
+    url: str
+    started_here: bool
+
+
+def _can_connect(url: str, dbname: str | None = None) -> bool:
+    target = make_conninfo(url, dbname=dbname) if dbname else url
+    try:
+        with psycopg.connect(target, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _pg_bin() -> Path:
+    found = sorted(glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found and shutil.which("initdb"):
+        return Path(str(shutil.which("initdb"))).parent
+    if not found:
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            raise LocalServiceError(
+                "PostgreSQL is not running and not installed; install the Debian package "
+                "'postgresql' (or point TMM_DATABASE__URL at a server)."
+            )
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
+            check=True,
+            env=env,
+        )
+        found = sorted(glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent
+
+
+def _as_postgres_user(cmd: list[str]) -> list[str]:
+    """initdb and postgres refuse to run as root: run them as the 'postgres' account."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+def _start_private_cluster(state_dir: Path, port: int) -> None:
+    bin_dir = _pg_bin()
+    data = state_dir / "postgres"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(state_dir, "postgres")
+    if not (data / "PG_VERSION").exists():
+        subprocess.run(
+            _as_postgres_user(
+                [str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres",
+                 "--encoding=UTF8", "--locale=C"]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        _as_postgres_user(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
+             str(data / "server.log"), "-w", "-t", "30", "start"]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` if the server does not have it yet."""
+    name = conninfo_to_dict(url).get("dbname") or "postgres"
+    with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))
+
+
+def ensure_postgres(url: str, state_dir: Path) -> PostgresTarget:
+    """A reachable PostgreSQL for ``url``: that server if it answers, else a private one."""
+    params = conninfo_to_dict(url)
+    if _can_connect(url, "postgres"):
+        ensure_database(url)
+        return PostgresTarget(url, started_here=False)
+    host = str(params.get("host") or "127.0.0.1")
+    if host not in LOOPBACK:
+        raise LocalServiceError(f"PostgreSQL at {host} does not answer; it is not ours to start.")
+    wanted = int(params.get("port") or 5432)
+    port = wanted if _port_free(wanted) else FALLBACK_PORT
+    local_url = make_conninfo(url, host="127.0.0.1", port=str(port), user="postgres")
+    if not _can_connect(local_url, "postgres"):
+        _start_private_cluster(state_dir, port)
+        deadline = time.monotonic() + 30
+        while not _can_connect(local_url, "postgres"):
+            if time.monotonic() > deadline:
+                raise LocalServiceError(f"the private PostgreSQL on port {port} did not start")
+            time.sleep(0.2)
+    ensure_database(local_url)
+    return PostgresTarget(_as_url(local_url), started_here=True)
+
+
+def _as_url(conninfo: str) -> str:
+    p = conninfo_to_dict(conninfo)
+    auth = str(p.get("user") or "postgres")
+    if p.get("password"):
+        auth += f":{p['password']}"
+    return f"postgresql://{auth}@{p.get('host')}:{p.get('port')}/{p.get('dbname') or 'postgres'}"
+
+
+def stop_private_postgres(state_dir: Path) -> bool:
+    """Stop the private cluster if we started one (by its own data directory, never by name)."""
+    data = state_dir / "postgres"
+    if not (data / "postmaster.pid").exists():
+        return False
+    subprocess.run(
+        _as_postgres_user([str(_pg_bin() / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return True

@@ -1,0 +1,59 @@
+"""/health and /ready, and the migration runner they report on."""
+
+from __future__ import annotations
+
+import psycopg
+from httpx import ASGITransport, AsyncClient
+
+from api.app import create_app
+from core.db.migrate import load_migrations, migrate
+from core.settings import DatabaseSettings, Settings
+
+
+async def test_health_and_ready(client: AsyncClient) -> None:
+    assert (await client.get("/health")).json() == {"status": "ok"}
+    ready = await client.get("/ready")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["status"] == "ready" and body["database"] is True
+    assert body["schema_version"] == body["schema_latest"] == load_migrations()[-1].version
+
+
+async def test_not_ready_without_a_database(settings: Settings) -> None:
+    unreachable = settings.model_copy(
+        update={
+            "database": DatabaseSettings(
+                url="postgresql://postgres@127.0.0.1:9/none", connect_timeout_s=1.0
+            )
+        }
+    )
+    app = create_app(unreachable)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://api.test") as http,
+    ):
+        assert (await http.get("/health")).status_code == 200
+        ready = await http.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["database"] is False
+        listing = await http.get("/podcasts")
+        assert listing.status_code == 503
+        assert listing.json()["error"]["code"] == "database_unavailable"
+
+
+async def test_migrations_are_idempotent_and_detect_edits(
+    client: AsyncClient, database_url: str
+) -> None:
+    assert await migrate(database_url) == []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+        try:
+            ready = await client.get("/ready")
+            assert ready.status_code == 503
+            assert "edited" in ready.json()["problems"][0]
+        finally:
+            conn.execute(
+                "UPDATE schema_migrations SET checksum = %s WHERE version = 1",
+                (load_migrations()[0].checksum,),
+            )
+    assert (await client.get("/ready")).status_code == 200

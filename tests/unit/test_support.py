@@ -1,0 +1,77 @@
+"""Settings, cursors and the in-process cache/budget."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from core.cache import CallBudget, TTLCache
+from core.errors import CatalogError
+from core.paging import Cursor
+from core.settings import load_settings
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_ttl_cache_expires_and_evicts() -> None:
+    clock = Clock()
+    cache: TTLCache[int] = TTLCache(ttl_s=10, max_entries=2, clock=clock)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    cache.put("c", 3)  # evicts b, the least recently used
+    assert cache.get("b") is None
+    clock.now += 11
+    assert cache.get("a") is None and cache.get("c") is None
+    assert (cache.hits, cache.misses) == (1, 3)
+
+
+def test_call_budget_is_a_sliding_window() -> None:
+    clock = Clock()
+    budget = CallBudget(calls=2, window_s=60, clock=clock)
+    assert budget.try_acquire() == 0 and budget.try_acquire() == 0
+    assert budget.try_acquire() == 60
+    clock.now += 30
+    assert budget.try_acquire() == 30
+    clock.now += 30
+    assert budget.try_acquire() == 0
+
+
+def test_cursor_round_trip_and_garbage() -> None:
+    cursor = Cursor(datetime(2026, 11, 1, tzinfo=UTC), uuid4())
+    assert Cursor.decode(cursor.encode()) == cursor
+    for token in ("", "!!!", "e30", "eyJ0IjogIjIwMjYtMTEtMDEiLCAiaWQiOiAieCJ9"):
+        with pytest.raises(CatalogError) as caught:
+            Cursor.decode(token)
+        assert caught.value.code == "invalid_cursor"
+
+
+def test_settings_come_from_env_and_env_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TMM_DATABASE__URL", "postgresql://u@db.example:5433/x")
+    monkeypatch.setenv("TMM_FEEDS__ALLOW_PRIVATE_HOSTS", "true")
+    settings = load_settings()
+    assert settings.database.url == "postgresql://u@db.example:5433/x"
+    assert settings.feeds.allow_private_hosts is True
+    env_file = tmp_path / "custom.env"
+    env_file.write_text("TMM_API__PORT=9123\nTMM_APPLE__COUNTRY=GB\n")
+    from_file = load_settings(env_file=env_file)
+    assert (from_file.api.port, from_file.apple.country) == (9123, "GB")
+    assert load_settings(environment="production").environment == "production"
+
+
+def test_defaults_are_safe_for_production() -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.feeds.allow_private_hosts is False
+    assert settings.demo.enabled is False
+    assert settings.apple.calls_per_minute <= 20
