@@ -83,6 +83,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _exists(podcast_id: UUID) -> CatalogError:
+    return CatalogError(
+        "podcast_exists",
+        "This podcast is already in the catalog.",
+        ErrorKind.CONFLICT,
+        details={"podcast_id": str(podcast_id)},
+    )
+
+
 def _ingest(podcast_id: UUID, counts: episode_rows.UpsertCounts) -> IngestResult:
     return IngestResult(
         podcast_id, counts.added, counts.updated, counts.unchanged, False, counts.new_ids
@@ -208,8 +217,6 @@ class Catalog:
         at = _now()
         try:
             async with self._pool.connection() as conn, conn.transaction():
-                for alias, _reason in document.aliases:
-                    await self._refuse_existing(conn, alias)
                 podcast_id = await podcast_rows.insert(
                     conn,
                     feed_url=document.home_url,
@@ -218,15 +225,16 @@ class Catalog:
                     image_fallback=image_hint,
                 )
                 for alias, reason in document.aliases:
-                    await podcast_rows.add_url(conn, podcast_id, alias, reason)
+                    owner = await podcast_rows.claim_url(conn, podcast_id, alias, reason)
+                    if owner != podcast_id:  # rolls the whole insert back
+                        raise _exists(owner)
                 counts = await episode_rows.upsert(conn, podcast_id, document.feed.episodes)
                 await podcast_rows.record_success(
                     conn, podcast_id, **self._validators(document), at=at
                 )
         except psycopg.errors.UniqueViolation as exc:
-            # Someone added the same feed between our check and our insert.
+            # The same Apple id was added meanwhile under another feed URL.
             async with self._pool.connection() as conn:
-                await self._refuse_existing(conn, document.home_url)
                 if apple_id is not None:
                     await self._refuse_apple_duplicate(conn, apple_id)
             raise CatalogError(
@@ -255,22 +263,12 @@ class Catalog:
     async def _refuse_existing(self, conn: Conn, url: str) -> None:
         existing = await podcast_rows.find_by_url(conn, url)
         if existing is not None:
-            raise CatalogError(
-                "podcast_exists",
-                "This podcast is already in the catalog.",
-                ErrorKind.CONFLICT,
-                details={"podcast_id": str(existing)},
-            )
+            raise _exists(existing)
 
     async def _refuse_apple_duplicate(self, conn: Conn, apple_id: int) -> None:
         existing = await podcast_rows.find_by_apple_id(conn, apple_id)
         if existing is not None:
-            raise CatalogError(
-                "podcast_exists",
-                "This podcast is already in the catalog.",
-                ErrorKind.CONFLICT,
-                details={"podcast_id": str(existing)},
-            )
+            raise _exists(existing)
 
     # ---- fetching ----------------------------------------------------------------------
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
+import psycopg
 import typer
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import PoolTimeout
 
 from core.db.migrate import load_migrations, migrate, migration_status
 from core.demo import render_demo_feed
@@ -52,10 +56,26 @@ def _run(settings: Settings, job: Callable[[Services], Awaitable[T]]) -> T:
         async with open_services(settings, wait_for_db=True) as services:
             return await job(services)
 
-    try:
+    with _clean_errors(settings):
         return asyncio.run(main())
+
+
+@contextmanager
+def _clean_errors(settings: Settings) -> Iterator[None]:
+    """Known failures print one line and exit 1; only bugs print a traceback."""
+    try:
+        yield
     except CatalogError as exc:
         typer.secho(f"error [{exc.code}]: {exc.message}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        where = conninfo_to_dict(settings.database.url)
+        typer.secho(
+            f"error [database_unavailable]: PostgreSQL at {where.get('host')}:{where.get('port')} "
+            "does not answer (run `tmm local up`, or set TMM_DATABASE__URL).",
+            fg="red",
+            err=True,
+        )
         raise typer.Exit(1) from exc
 
 
@@ -70,7 +90,8 @@ def _echo_json(data: Any) -> None:
 def db_migrate() -> None:
     """Apply pending schema migrations."""
     settings = load_settings()
-    applied = asyncio.run(migrate(settings.database.url))
+    with _clean_errors(settings):
+        applied = asyncio.run(migrate(settings.database.url))
     for m in applied:
         typer.echo(f"applied {m.version:04d}_{m.name}")
     latest = max((m.version for m in load_migrations()), default=0)

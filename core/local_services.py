@@ -8,7 +8,9 @@ ever stops what it started itself (by the PID file of its own cluster).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -79,12 +81,26 @@ def _as_postgres_user(cmd: list[str]) -> list[str]:
     return cmd
 
 
+def _data_dir(state_dir: Path) -> Path:
+    """Where our private cluster keeps its data.
+
+    As root the server runs as 'postgres', which may not be able to enter the checkout (a
+    fresh clone in a private temp folder), so the data lives in that account's home, in a folder
+    named after this checkout.
+    """
+    if os.geteuid() != 0:
+        return state_dir / "postgres"
+    home = Path(pwd.getpwnam("postgres").pw_dir)
+    tag = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+    return home / "tellmemore" / tag
+
+
 def _start_private_cluster(state_dir: Path, port: int) -> None:
     bin_dir = _pg_bin()
-    data = state_dir / "postgres"
-    state_dir.mkdir(parents=True, exist_ok=True)
+    data = _data_dir(state_dir)
+    data.parent.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
-        shutil.chown(state_dir, "postgres")
+        shutil.chown(data.parent, "postgres", "postgres")
     if not (data / "PG_VERSION").exists():
         subprocess.run(
             _as_postgres_user(
@@ -93,6 +109,7 @@ def _start_private_cluster(state_dir: Path, port: int) -> None:
             ),
             check=True,
             stdout=subprocess.DEVNULL,
+            cwd=data.parent,
         )  # fmt: skip
     options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(
@@ -102,6 +119,7 @@ def _start_private_cluster(state_dir: Path, port: int) -> None:
         ),
         check=True,
         stdout=subprocess.DEVNULL,
+        cwd=data.parent,
     )  # fmt: skip
 
 
@@ -147,12 +165,13 @@ def _as_url(conninfo: str) -> str:
 
 def stop_private_postgres(state_dir: Path) -> bool:
     """Stop the private cluster if we started one (by its own data directory, never by name)."""
-    data = state_dir / "postgres"
+    data = _data_dir(state_dir)
     if not (data / "postmaster.pid").exists():
         return False
     subprocess.run(
         _as_postgres_user([str(_pg_bin() / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
         check=True,
         stdout=subprocess.DEVNULL,
+        cwd=data.parent,
     )
     return True

@@ -109,7 +109,6 @@ async def insert(
     row = await cur.fetchone()
     assert row is not None
     podcast_id: UUID = row[0]
-    await add_url(conn, podcast_id, feed_url, "added")
     return podcast_id
 
 
@@ -121,6 +120,28 @@ async def update_from_feed(conn: Conn, podcast_id: UUID, feed: ParsedFeed) -> bo
     sql = f"UPDATE podcasts SET {sets}, updated_at = now() WHERE id = %(id)s AND ({changed})"
     cur = await conn.execute(sql.encode(), {**cols, "id": podcast_id})
     return cur.rowcount > 0
+
+
+async def claim_url(conn: Conn, podcast_id: UUID, url: str, reason: str) -> UUID:
+    """Record that ``url`` leads to this podcast; return the podcast it really leads to.
+
+    A concurrent transaction claiming the same URL makes this wait for it to finish, so of two
+    simultaneous adds of one feed exactly one sees its own id come back.
+    """
+    cur = await conn.execute(
+        "INSERT INTO podcast_feed_urls (url_key, url, podcast_id, reason) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (url_key) DO NOTHING RETURNING podcast_id",
+        (url_key(url), url, podcast_id, reason),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        cur = await conn.execute(
+            "SELECT podcast_id FROM podcast_feed_urls WHERE url_key = %s", (url_key(url),)
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    owner: UUID = row[0]
+    return owner
 
 
 async def add_url(conn: Conn, podcast_id: UUID, url: str, reason: str) -> None:

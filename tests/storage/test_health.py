@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import psycopg
 from httpx import ASGITransport, AsyncClient
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from api.app import create_app
 from core.db.migrate import load_migrations, migrate
@@ -57,3 +59,33 @@ async def test_migrations_are_idempotent_and_detect_edits(
                 (load_migrations()[0].checksum,),
             )
     assert (await client.get("/ready")).status_code == 200
+
+
+async def test_not_ready_until_migrations_are_applied(
+    settings: Settings, database_url: str
+) -> None:
+    name = "tmm_test_unmigrated"
+    admin = make_conninfo(database_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    empty = make_conninfo(database_url, dbname=name)
+    try:
+        fresh = settings.model_copy(update={"database": DatabaseSettings(url=empty)})
+        app = create_app(fresh)
+        async with (
+            app.router.lifespan_context(app),
+            AsyncClient(transport=ASGITransport(app=app), base_url="http://api.test") as http,
+        ):
+            ready = await http.get("/ready")
+            assert ready.status_code == 503
+            assert ready.json()["schema_version"] == 0
+            assert "tmm db migrate" in ready.json()["problems"][0]
+            applied = await migrate(empty)
+            assert [m.version for m in applied] == [m.version for m in load_migrations()]
+            assert (await http.get("/ready")).status_code == 200
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

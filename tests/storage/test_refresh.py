@@ -144,3 +144,29 @@ async def test_refresh_all_records_per_feed_errors_and_goes_on(
         for r in rows(database_url, "SELECT id, last_error_code FROM podcasts")
     }
     assert errors == {bad.podcast_id: "feed_http_error", good.podcast_id: None}
+
+
+async def test_concurrent_adds_and_refreshes_never_duplicate(
+    settings: Settings, feeds: LoopbackHTTPServer, database_url: str, clean_db: None
+) -> None:
+    import asyncio
+
+    from core.errors import CatalogError
+
+    url = feeds.url("/feeds/basic.xml")
+    async with open_services(settings) as services:
+        results = await asyncio.gather(
+            *(services.catalog.add_feed(url) for _ in range(4)), return_exceptions=True
+        )
+        added = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, CatalogError)]
+        assert len(added) == 1
+        assert len(refused) == 3
+        assert {r.code for r in refused} == {"podcast_exists"}
+        podcast_id = added[0].podcast_id
+        refreshes = await asyncio.gather(
+            *(services.catalog.refresh(podcast_id, force=True) for _ in range(4))
+        )
+        assert sum(r.added for r in refreshes) == 0
+    assert len(rows(database_url, "SELECT id FROM podcasts")) == 1
+    assert len(rows(database_url, "SELECT id FROM episodes")) == 3
