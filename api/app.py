@@ -6,19 +6,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
-from api.routes import demo, discovery, episodes, health, opml, podcasts
+from api.middleware import AccessLog, BodyLimit, RateLimit, SecurityHeaders
+from api.routes import auth, demo, discovery, episodes, health, me, opml, podcasts
+from core.clock import Clock, utc_now
 from core.services import open_services
 from core.settings import Settings
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The API with its services opened for the app's lifetime."""
+def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
+    """The API with its services opened for the app's lifetime; ``clock`` is injectable so
+    token expiry can be tested without waiting."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings) as services:
+        async with open_services(settings, clock=clock) as services:
             app.state.services = services
             yield
 
@@ -29,8 +33,25 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, discovery, podcasts, episodes, opml):
+    for module in (health, auth, me, discovery, podcasts, episodes, opml):
         app.include_router(module.router)
     if settings.demo.enabled:
         app.include_router(demo.router)
+    # Added innermost first: CORS is outermost so even refusals carry CORS headers.
+    app.add_middleware(RateLimit)
+    app.add_middleware(
+        BodyLimit,
+        default_limit=settings.api.max_body_bytes,
+        limits={"/opml/import": settings.api.opml_max_bytes},
+    )
+    app.add_middleware(AccessLog)
+    app.add_middleware(SecurityHeaders, hsts=settings.environment == "production")
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.api.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["Location", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining"],
+        max_age=600,
+    )
     return app

@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from core.accounts import Accounts
+from core.auth.service import AuthService, Principal
 from core.catalog import Catalog
-from core.errors import CatalogError
+from core.errors import CatalogError, ErrorKind
 from core.services import Services
 from core.settings import Settings
 
@@ -57,3 +59,29 @@ class PageParams:
 
 
 PageDep = Annotated[PageParams, Depends()]
+
+
+async def get_principal(request: Request) -> Principal:
+    """The signed-in caller, from ``Authorization: Bearer <access token>``; 401 otherwise."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise CatalogError(
+            "not_authenticated",
+            "Sign in: this route needs an access token.",
+            ErrorKind.UNAUTHORIZED,
+        )
+    return await get_services(request).auth.authenticate(token.strip())
+
+
+def get_accounts(request: Request) -> Accounts:
+    return get_services(request).accounts
+
+
+def get_auth(request: Request) -> AuthService:
+    return get_services(request).auth
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+AuthDep = Annotated[AuthService, Depends(get_auth)]

@@ -19,6 +19,9 @@ from core.errors import CatalogError, ErrorKind
 
 STATUS = {
     ErrorKind.INVALID: 422,
+    ErrorKind.UNAUTHORIZED: 401,
+    ErrorKind.FORBIDDEN: 403,
+    ErrorKind.RATE_LIMITED: 429,
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.CONFLICT: 409,
     ErrorKind.TOO_LARGE: 413,
@@ -30,7 +33,7 @@ STATUS = {
 _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
-    413: "too_large",
+    413: "body_too_large",
     415: "unsupported_media_type",
 }
 
@@ -41,7 +44,12 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 async def _catalog_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CatalogError)
-    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else {}
+    if exc.kind is ErrorKind.UNAUTHORIZED:
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="invalid_token", error_description="{exc.code}"'
+        )
+
     return JSONResponse(
         error_body(exc.code, exc.message, exc.details), STATUS[exc.kind], headers=headers
     )

@@ -131,6 +131,7 @@ class AddPodcastIn(In):
 class AddPodcastOut(BaseModel):
     podcast: PodcastOut
     episodes_added: int
+    subscribed: bool
 
 
 class RefreshOut(BaseModel):

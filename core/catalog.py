@@ -8,7 +8,6 @@ URL a feed has ever had; record a failed refresh on the podcast instead of losin
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,10 +21,10 @@ from psycopg_pool import AsyncConnectionPool
 from core.apple import AppleClient
 from core.db import episodes as episode_rows
 from core.db import podcasts as podcast_rows
-from core.domain import ApplePodcast, Episode, IngestResult, ParsedFeed, Podcast
-from core.errors import CatalogError, ErrorKind, FeedError
-from core.feeds.fetch import FeedFetcher, FetchResult, Validators
-from core.feeds.parse import parse_feed
+from core.domain import ApplePodcast, Episode, IngestResult, Podcast
+from core.errors import CatalogError, ErrorKind
+from core.feeds.fetch import Validators
+from core.feeds.loader import FeedDocument, FeedLoader
 from core.feeds.urls import parse_http_url, url_key
 from core.opml import parse_opml, render_opml
 from core.paging import Cursor, Page
@@ -33,16 +32,6 @@ from core.settings import Settings
 
 T = TypeVar("T")
 Conn = psycopg.AsyncConnection[Any]
-
-
-@dataclass(frozen=True)
-class FeedDocument:
-    """A fetched and parsed feed, after following permanent redirects and feed moves."""
-
-    fetch: FetchResult
-    feed: ParsedFeed
-    home_url: str  # where the feed lives now
-    aliases: tuple[tuple[str, str], ...]  # (url, reason) for every URL that led here
 
 
 @dataclass(frozen=True)
@@ -105,12 +94,12 @@ class Catalog:
         self,
         settings: Settings,
         pool: AsyncConnectionPool,
-        fetcher: FeedFetcher,
+        loader: FeedLoader,
         apple: AppleClient,
     ) -> None:
         self._settings = settings
         self._pool = pool
-        self._fetcher = fetcher
+        self._loader = loader
         self._apple = apple
 
     # ---- reads -------------------------------------------------------------------------
@@ -192,7 +181,7 @@ class Catalog:
         parse_http_url(url)
         async with self._pool.connection() as conn:
             await self._refuse_existing(conn, url)
-        document = await self._load(url, Validators())
+        document = await self._loader.load(url, Validators())
         return await self._store_new(document, apple_id=apple_id, image_hint=image_hint)
 
     async def add_document(self, url: str, body: bytes) -> AddResult:
@@ -201,9 +190,7 @@ class Catalog:
         For feeds that ship with the application, like the demo; the same parsing and merging
         as a fetched feed.
         """
-        feed = parse_feed(body, url=url)
-        fetched = FetchResult(url, url, None, False, body, None, None, None)
-        document = FeedDocument(fetched, feed, url, ((url, "added"),))
+        document = self._loader.from_bytes(url, body)
         async with self._pool.connection() as conn:
             existing = await podcast_rows.find_by_url(conn, url)
         if existing is None:
@@ -229,9 +216,7 @@ class Catalog:
                     if owner != podcast_id:  # rolls the whole insert back
                         raise _exists(owner)
                 counts = await episode_rows.upsert(conn, podcast_id, document.feed.episodes)
-                await podcast_rows.record_success(
-                    conn, podcast_id, **self._validators(document), at=at
-                )
+                await podcast_rows.record_success(conn, podcast_id, **document.validators(), at=at)
         except psycopg.errors.UniqueViolation as exc:
             # The same Apple id was added meanwhile under another feed URL.
             async with self._pool.connection() as conn:
@@ -270,53 +255,6 @@ class Catalog:
         if existing is not None:
             raise _exists(existing)
 
-    # ---- fetching ----------------------------------------------------------------------
-
-    async def _load(self, url: str, validators: Validators) -> FeedDocument:
-        """Fetch and parse ``url``, following redirects and ``itunes:new-feed-url`` moves."""
-        fetched = await self._fetcher.fetch(url, validators)
-        aliases: list[tuple[str, str]] = [(url, "added")]
-        home = url
-        if fetched.moved_to:
-            home = fetched.moved_to
-            aliases.append((home, "redirect"))
-        if fetched.not_modified:
-            return FeedDocument(fetched, ParsedFeed(title=""), home, tuple(aliases))
-        feed = parse_feed(fetched.body, url=fetched.final_url, content_type=fetched.content_type)
-        seen = {url_key(u) for u, _ in aliases}
-        warnings = list(feed.warnings)
-        for _ in range(self._settings.feeds.max_feed_moves):
-            target = feed.new_feed_url
-            if not target or url_key(target) in seen:
-                break
-            seen.add(url_key(target))
-            try:
-                moved = await self._fetcher.fetch(target)
-                moved_feed = parse_feed(
-                    moved.body, url=moved.final_url, content_type=moved.content_type
-                )
-            except FeedError as exc:
-                warnings.append(f"itunes:new-feed-url {target} could not be used: {exc.code}")
-                break
-            aliases.append((target, "new_feed_url"))
-            home, fetched, feed = target, moved, moved_feed
-            if moved.moved_to:
-                home = moved.moved_to
-                aliases.append((home, "redirect"))
-                seen.add(url_key(home))
-        if warnings != list(feed.warnings):
-            feed = ParsedFeed(**{**feed.__dict__, "warnings": tuple(warnings)})
-        return FeedDocument(fetched, feed, home, tuple(aliases))
-
-    @staticmethod
-    def _validators(document: FeedDocument) -> dict[str, Any]:
-        body = document.fetch.body
-        return {
-            "etag": document.fetch.etag,
-            "last_modified": document.fetch.last_modified,
-            "body_sha256": hashlib.sha256(body).hexdigest() if body else None,
-        }
-
     # ---- refreshing --------------------------------------------------------------------
 
     async def refresh(self, podcast_id: UUID, *, force: bool = False) -> IngestResult:
@@ -330,7 +268,7 @@ class Catalog:
             )
         validators = Validators() if force else Validators(row["etag"], row["last_modified"])
         try:
-            document = await self._load(row["feed_url"], validators)
+            document = await self._loader.load(row["feed_url"], validators)
         except CatalogError as exc:
             async with self._pool.connection() as conn:
                 await podcast_rows.record_failure(
@@ -343,7 +281,7 @@ class Catalog:
         self, podcast_id: UUID, document: FeedDocument, state: dict[str, Any], *, force: bool
     ) -> IngestResult:
         """Merge a loaded feed into a stored podcast in one short transaction."""
-        found = self._validators(document)
+        found = document.validators()
         unchanged_body = not force and found["body_sha256"] == state["body_sha256"]
         at = _now()
         async with self._pool.connection() as conn, conn.transaction():

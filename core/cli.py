@@ -23,7 +23,14 @@ from psycopg_pool import PoolTimeout
 from core.db.migrate import load_migrations, migrate, migration_status
 from core.demo import render_demo_feed
 from core.errors import CatalogError
-from core.local_services import LocalServiceError, ensure_postgres, stop_private_postgres
+from core.local_services import (
+    LocalServiceError,
+    ensure_postgres,
+    ensure_redis,
+    stop_private_postgres,
+    stop_private_redis,
+)
+from core.logs import configure_logging
 from core.services import Services, open_services
 from core.settings import Settings, load_settings
 
@@ -270,11 +277,13 @@ def api_serve(
     from api.app import create_app
 
     settings = load_settings()
+    configure_logging(settings)
     uvicorn.run(
         create_app(settings),
         host=host or settings.api.host,
         port=port or settings.api.port,
-        log_level=settings.log_level.lower(),
+        log_config=None,  # ours: structured, redacted
+        access_log=False,  # the app logs each request itself, without query strings
     )
 
 
@@ -282,22 +291,28 @@ def api_serve(
 def local_up(
     env_file: Annotated[Path | None, typer.Option(help="Write the settings to use here")] = None,
 ) -> None:
-    """Reach PostgreSQL, or install and start a private one under .local/."""
+    """Reach PostgreSQL and Redis, or install and start private ones (127.0.0.1 only)."""
     settings = load_settings()
     try:
         target = ensure_postgres(settings.database.url, STATE_DIR.resolve())
+        redis_url = ensure_redis(settings.redis.url, STATE_DIR.resolve())
     except LocalServiceError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
     where = "started a private server" if target.started_here else "using the running server"
     typer.echo(f"postgres: {where} at {target.url}", err=True)
+    typer.echo(f"redis: {redis_url}", err=True)
     if env_file is not None:
         env_file.parent.mkdir(parents=True, exist_ok=True)
-        env_file.write_text(f"TMM_DATABASE__URL={target.url}\n")
+        env_file.write_text(f"TMM_DATABASE__URL={target.url}\nTMM_REDIS__URL={redis_url}\n")
 
 
 @local_app.command("down")
 def local_down() -> None:
     """Stop the services `local up` started (never anything else)."""
-    stopped = stop_private_postgres(STATE_DIR.resolve())
-    typer.echo("stopped the private PostgreSQL" if stopped else "nothing of ours was running")
+    stopped = [
+        name
+        for name, stop in (("PostgreSQL", stop_private_postgres), ("Redis", stop_private_redis))
+        if stop(STATE_DIR.resolve())
+    ]
+    typer.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing of ours was running")

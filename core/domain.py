@@ -181,3 +181,47 @@ class IngestResult:
     unchanged: int = 0
     not_modified: bool = False
     new_episode_ids: tuple[UUID, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class User:
+    """An account (the password hash never leaves the repository layer)."""
+
+    id: UUID
+    email: str
+    display_name: str | None
+    password_changed_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Session:
+    """One login (refresh-token family): a device, as the user sees it."""
+
+    id: UUID
+    user_agent: str | None
+    created_at: datetime
+    last_used_at: datetime
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    podcast_id: UUID
+    title: str
+    feed_url: str
+    image_url: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """What a login or a refresh hands the client."""
+
+    access_token: str
+    access_expires_in_s: int
+    refresh_token: str
+    refresh_expires_at: datetime
+    session_id: UUID

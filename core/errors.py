@@ -15,12 +15,15 @@ class ErrorKind(Enum):
     """What sort of failure it is, independent of transport."""
 
     INVALID = "invalid"  # the request or the thing it points at is unusable (HTTP 422)
+    UNAUTHORIZED = "unauthorized"  # no valid credentials (401)
+    FORBIDDEN = "forbidden"  # (403)
     NOT_FOUND = "not_found"  # (404)
     CONFLICT = "conflict"  # it already exists (409)
     TOO_LARGE = "too_large"  # the request body is over a limit (413)
     UPSTREAM_THROTTLED = "upstream_throttled"  # a third party asked us to slow down (503)
     UPSTREAM_FAILED = "upstream_failed"  # a third party answered badly (502)
     UNAVAILABLE = "unavailable"  # our own dependency is down (503)
+    RATE_LIMITED = "rate_limited"  # the caller sent too many requests (429)
 
 
 class CatalogError(Exception):

@@ -1,23 +1,26 @@
 """Local services for development, tests and the demo: reach them, or start our own.
 
-A fresh machine may or may not run PostgreSQL. ``tmm local up`` uses the server the settings
-name when it answers; otherwise it installs PostgreSQL from Debian's packages if it is missing,
-starts a private cluster under ``.local/`` bound to 127.0.0.1, and creates the database. It only
-ever stops what it started itself (by the PID file of its own cluster).
+A fresh machine may or may not run PostgreSQL and Redis. ``tmm local up`` uses the servers the
+settings name when they answer; otherwise it installs them from Debian's packages if missing and
+starts private ones bound to 127.0.0.1 (PostgreSQL creates the database too). It only ever stops
+what it started itself, by its own PID files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -25,6 +28,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 FALLBACK_PORT = 54329
+REDIS_FALLBACK_PORT = 63799
 
 
 class LocalServiceError(RuntimeError):
@@ -53,23 +57,28 @@ def _port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _apt_install(package: str, what: str, setting: str) -> None:
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise LocalServiceError(
+            f"{what} is not running and not installed; install the Debian package "
+            f"{package!r} (or point {setting} at a server)."
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", package],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def _pg_bin() -> Path:
     found = sorted(glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found and shutil.which("initdb"):
         return Path(str(shutil.which("initdb"))).parent
     if not found:
-        if os.geteuid() != 0 or not shutil.which("apt-get"):
-            raise LocalServiceError(
-                "PostgreSQL is not running and not installed; install the Debian package "
-                "'postgresql' (or point TMM_DATABASE__URL at a server)."
-            )
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
-            check=True,
-            env=env,
-        )
+        _apt_install("postgresql", "PostgreSQL", "TMM_DATABASE__URL")
         found = sorted(glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent
 
@@ -174,4 +183,55 @@ def stop_private_postgres(state_dir: Path) -> bool:
         stdout=subprocess.DEVNULL,
         cwd=data.parent,
     )
+    return True
+
+
+# ---- Redis -----------------------------------------------------------------------------
+
+
+def _redis_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+    except OSError:
+        return False
+
+
+def ensure_redis(url: str, state_dir: Path) -> str:
+    """A reachable Redis for ``url``: that server if it answers, else a private one (no
+    persistence, 127.0.0.1 only); returns the URL to use."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+    if _redis_answers(host, port):
+        return url
+    if host not in LOOPBACK:
+        raise LocalServiceError(f"Redis at {host} does not answer; it is not ours to start.")
+    port = port if _port_free(port) else REDIS_FALLBACK_PORT
+    if not _redis_answers("127.0.0.1", port):
+        if not shutil.which("redis-server"):
+            _apt_install("redis-server", "Redis", "TMM_REDIS__URL")
+        state_dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+             "--appendonly", "no", "--daemonize", "yes", "--dir", str(state_dir),
+             "--pidfile", str(state_dir / "redis.pid"), "--logfile", str(state_dir / "redis.log")],
+            check=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not _redis_answers("127.0.0.1", port):
+            if time.monotonic() > deadline:
+                raise LocalServiceError(f"the private Redis on port {port} did not start")
+            time.sleep(0.1)
+    return urlunsplit((parts.scheme or "redis", f"127.0.0.1:{port}", parts.path or "/0", "", ""))
+
+
+def stop_private_redis(state_dir: Path) -> bool:
+    """Stop the Redis we started (by its PID file, never by name)."""
+    pidfile = state_dir / "redis.pid"
+    if not pidfile.exists():
+        return False
+    with contextlib.suppress(ProcessLookupError, ValueError):
+        os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+    pidfile.unlink(missing_ok=True)
     return True

@@ -10,12 +10,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
+from core.accounts import Accounts
 from core.apple import AppleClient, make_apple_http_client
+from core.auth.service import AuthService
 from core.catalog import Catalog
+from core.clock import Clock, utc_now
 from core.db.pool import make_pool
 from core.feeds.fetch import FeedFetcher, make_http_client
+from core.feeds.loader import FeedLoader
+from core.ratelimit import RateLimiter, make_redis
 from core.settings import Settings
 
 
@@ -23,25 +29,38 @@ from core.settings import Settings
 class Services:
     settings: Settings
     pool: AsyncConnectionPool
+    redis: aioredis.Redis
     apple: AppleClient
     catalog: Catalog
+    auth: AuthService
+    accounts: Accounts
+    limiter: RateLimiter
+    clock: Clock
 
 
 @asynccontextmanager
 async def open_services(
-    settings: Settings, *, wait_for_db: bool = False
+    settings: Settings, *, wait_for_db: bool = False, clock: Clock = utc_now
 ) -> AsyncIterator[Services]:
     """Open everything; with ``wait_for_db`` fail fast if PostgreSQL is not there (CLI), else
     start anyway and let ``/ready`` say so (servers)."""
     pool = make_pool(settings.database)
     await pool.open(wait=wait_for_db, timeout=settings.database.connect_timeout_s)
+    redis = make_redis(settings.redis)
     try:
         async with (
             make_http_client(settings.feeds) as feed_http,
             make_apple_http_client(settings.apple) as apple_http,
         ):
             apple = AppleClient(settings.apple, apple_http)
-            catalog = Catalog(settings, pool, FeedFetcher(settings.feeds, feed_http), apple)
-            yield Services(settings, pool, apple, catalog)
+            loader = FeedLoader(
+                FeedFetcher(settings.feeds, feed_http), max_moves=settings.feeds.max_feed_moves
+            )
+            catalog = Catalog(settings, pool, loader, apple)
+            auth = AuthService(settings, pool, clock)
+            limiter = RateLimiter(redis, settings.redis)
+            accounts = Accounts(pool, auth, catalog, limiter, clock)
+            yield Services(settings, pool, redis, apple, catalog, auth, accounts, limiter, clock)
     finally:
+        await redis.aclose()
         await pool.close()

@@ -11,10 +11,12 @@ working directory is read too.
 
 from __future__ import annotations
 
+import secrets
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -66,10 +68,58 @@ class ApiSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Browser origins allowed to call the API (the frontend lives on another origin).
+    cors_origins: list[str] = Field(default_factory=list)
+    # JSON request bodies larger than this are refused with 413 before they are read.
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)
     opml_max_bytes: int = Field(default=2 * 2**20, gt=0)
     opml_max_entries: int = Field(default=500, ge=1)
+
+
+_PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "changethis", "placeholder"})
+
+
+class AuthSettings(BaseModel):
+    """Accounts: password hashing and tokens."""
+
+    # HMAC key for access tokens. Required outside development; at least 32 characters.
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "tellmemore"
+    access_token_ttl_s: int = Field(default=15 * 60, ge=30)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    # bcrypt cost; tests may lower it, production keeps 12 or more.
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    password_min_length: int = Field(default=10, ge=8)
+    password_max_length: int = Field(default=128, le=1024)
+
+
+class RedisSettings(BaseModel):
+    """Redis: rate limiting now, caches later."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    # Every key we write starts with this, so GDPR deletion and tests can find all of them.
+    key_prefix: str = "tmm:"
+    socket_timeout_s: float = Field(default=0.5, gt=0)
+    max_connections: int = Field(default=64, ge=1)
+
+
+class RateLimitSettings(BaseModel):
+    """Requests per minute, enforced in Redis so the limit holds across API processes."""
+
+    enabled: bool = True
+    per_user_per_minute: int = Field(default=100, ge=1)
+    per_ip_per_minute: int = Field(default=100, ge=1)  # anonymous requests
+    auth_per_minute: int = Field(default=10, ge=1)  # login/register/refresh, per client IP
+    # The window the limits count over; "per minute" in production, shorter in tests.
+    window_s: float = Field(default=60.0, gt=0)
+
+
+class LogSettings(BaseModel):
+    """Logging: JSON lines in production, readable lines elsewhere (unless told)."""
+
+    json_lines: bool | None = None
 
 
 class DemoSettings(BaseModel):
@@ -96,7 +146,35 @@ class Settings(BaseSettings):
     feeds: FeedSettings = FeedSettings()
     apple: AppleSettings = AppleSettings()
     api: ApiSettings = ApiSettings()
+    auth: AuthSettings = AuthSettings()
+    redis: RedisSettings = RedisSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    log: LogSettings = LogSettings()
     demo: DemoSettings = DemoSettings()
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets(self) -> Self:
+        """Outside development a real JWT secret is required; refusing to start is the point."""
+        if self.environment == "development":
+            return self
+        secret = self.auth.jwt_secret.get_secret_value() if self.auth.jwt_secret else ""
+        if len(secret) < 32 or secret.lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError(
+                f"auth.jwt_secret (TMM_AUTH__JWT_SECRET) must be set to a random value of at "
+                f"least 32 characters when environment={self.environment!r}"
+            )
+        return self
+
+    def jwt_secret(self) -> str:
+        """The signing key; development without one gets a random key per process."""
+        if self.auth.jwt_secret is not None:
+            return self.auth.jwt_secret.get_secret_value()
+        return _development_secret()
+
+
+@lru_cache(maxsize=1)
+def _development_secret() -> str:
+    return secrets.token_urlsafe(48)
 
 
 def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:

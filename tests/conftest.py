@@ -1,9 +1,11 @@
-"""Shared fixtures: one real PostgreSQL database per test session, real HTTP servers on
-127.0.0.1 for feeds and for Apple's search API, and the app built from explicit settings.
+"""Shared fixtures: one real PostgreSQL database and one real Redis per test session, real
+HTTP servers on 127.0.0.1 for feeds and for Apple's search API, and the app built from explicit
+settings.
 
-PostgreSQL comes from ``TMM_DATABASE__URL`` (default: the standard local server); when nothing
-answers there, the same code as ``tmm local up`` installs/starts a private server. Each session
-works in a fresh database of its own, dropped at the end.
+PostgreSQL and Redis come from ``TMM_DATABASE__URL`` / ``TMM_REDIS__URL`` (default: the standard
+local servers); when nothing answers there, the same code as ``tmm local up`` installs/starts
+private servers. Each session works in a fresh database of its own, dropped at the end, and under
+a Redis key prefix of its own, deleted at the end.
 """
 
 from __future__ import annotations
@@ -12,18 +14,30 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+import redis
 from httpx import ASGITransport, AsyncClient
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.app import create_app
 from core.db.migrate import migrate
-from core.local_services import ensure_postgres
-from core.settings import ApiSettings, AppleSettings, DatabaseSettings, FeedSettings, Settings
+from core.local_services import ensure_postgres, ensure_redis
+from core.settings import (
+    ApiSettings,
+    AppleSettings,
+    AuthSettings,
+    DatabaseSettings,
+    FeedSettings,
+    RateLimitSettings,
+    RedisSettings,
+    Settings,
+)
 from tests.support.apple import FakeApple
 from tests.support.http_server import LoopbackHTTPServer
 
@@ -63,6 +77,18 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def redis_settings() -> Iterator[RedisSettings]:
+    """A real Redis, under a key prefix that belongs to this session only."""
+    url = ensure_redis(os.environ.get("TMM_REDIS__URL", RedisSettings().url), ROOT / ".local")
+    settings = RedisSettings(url=url, key_prefix=f"tmm-test-{uuid.uuid4().hex[:8]}:")
+    yield settings
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(match=settings.key_prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture(scope="session")
 def feed_server() -> Iterator[LoopbackHTTPServer]:
     server = LoopbackHTTPServer().start()
     yield server
@@ -99,11 +125,22 @@ def opml_fixture(name: str, server: LoopbackHTTPServer) -> bytes:
     return (FIXTURES / "opml" / name).read_bytes().replace(b"{{base}}", server.base_url.encode())
 
 
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
 @pytest.fixture
-def settings(database_url: str, apple_server: LoopbackHTTPServer) -> Settings:
-    """Test settings: loopback feeds allowed, short timeouts, small limits."""
+def settings(
+    database_url: str, apple_server: LoopbackHTTPServer, redis_settings: RedisSettings
+) -> Settings:
+    """Test settings: loopback feeds allowed, short timeouts, small limits, a cheap bcrypt, and
+    rate limits high enough not to couple tests (the rate-limit tests use the real defaults)."""
     return Settings(
         environment="test",
+        auth=AuthSettings(jwt_secret=TEST_SECRET, bcrypt_rounds=4),
+        redis=redis_settings,
+        rate_limit=RateLimitSettings(
+            per_user_per_minute=100_000, per_ip_per_minute=100_000, auth_per_minute=100_000
+        ),
         database=DatabaseSettings(url=database_url, pool_min_size=0, pool_max_size=4),
         feeds=FeedSettings(
             allow_private_hosts=True,
@@ -121,14 +158,46 @@ def settings(database_url: str, apple_server: LoopbackHTTPServer) -> Settings:
 def clean_db(database_url: str) -> None:
     """Every storage test starts from empty tables (the schema stays)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE podcasts, podcast_feed_urls, episodes CASCADE")
+        conn.execute("TRUNCATE podcasts, podcast_feed_urls, episodes, users CASCADE")
+
+
+@asynccontextmanager
+async def serve(
+    settings: Settings, *, client_ip: str = "127.0.0.1", **kwargs: Any
+) -> AsyncIterator[AsyncClient]:
+    """An app instance over ASGI with its lifespan running (``kwargs`` go to create_app);
+    requests appear to come from ``client_ip``."""
+    app = create_app(settings, **kwargs)
+    async with app.router.lifespan_context(app):
+        transport = ASGITransport(app=app, client=(client_ip, 50000))
+        async with AsyncClient(transport=transport, base_url="http://api.test") as http:
+            yield http
+
+
+async def register(http: AsyncClient, email: str | None = None) -> dict[str, Any]:
+    """A new account; returns the register response (``user`` and ``tokens``)."""
+    email = email or f"listener-{uuid.uuid4().hex[:10]}@example.com"
+    response = await http.post(
+        "/auth/register", json={"email": email, "password": "correct horse battery"}
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 @pytest.fixture
-async def client(settings: Settings, clean_db: None) -> AsyncIterator[AsyncClient]:
-    """The API in-process over ASGI, with its lifespan (pool, clients) running."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = ASGITransport(app=app)
-        async with AsyncClient(transport=transport, base_url="http://api.test") as http:
-            yield http
+async def anon(settings: Settings, clean_db: None) -> AsyncIterator[AsyncClient]:
+    """The API in-process, no credentials."""
+    async with serve(settings) as http:
+        yield http
+
+
+@pytest.fixture
+async def client(anon: AsyncClient) -> AsyncClient:
+    """The API in-process, signed in as a fresh user."""
+    anon.headers.update(bearer((await register(anon))["tokens"]))
+    return anon

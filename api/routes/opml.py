@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from api.deps import CatalogDep, SettingsDep
+from api.deps import AccountsDep, CatalogDep, CurrentUser
 from api.schemas import ERROR_RESPONSES, ErrorDetail, OpmlImportOut, OpmlItemOut
-from core.errors import CatalogError, ErrorKind
+from core.errors import CatalogError
 
 router = APIRouter(prefix="/opml", tags=["opml"])
 
@@ -18,8 +18,9 @@ _OPML_TYPES = ("text/x-opml", "application/xml", "text/xml", "application/octet-
     response_model=OpmlImportOut,
     responses=ERROR_RESPONSES,
     summary="Import an OPML subscription list",
-    description="Send the OPML document as the request body. Every listed feed is fetched and "
-    "added; entries that cannot be used are reported one by one while the good ones import.",
+    description="Send the OPML document as the request body. Every listed feed is added to the "
+    "catalog (fetched if new) and the caller is subscribed to it; entries that cannot be used "
+    "are reported one by one while the good ones import.",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -28,7 +29,7 @@ _OPML_TYPES = ("text/x-opml", "application/xml", "text/xml", "application/octet-
     },
 )
 async def import_opml(
-    request: Request, catalog: CatalogDep, settings: SettingsDep
+    request: Request, principal: CurrentUser, accounts: AccountsDep
 ) -> OpmlImportOut:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and content_type not in _OPML_TYPES:
@@ -36,22 +37,10 @@ async def import_opml(
             "unsupported_media_type",
             f"Send the OPML file itself as the body (e.g. text/x-opml), not {content_type}.",
         )
-    limit = settings.api.opml_max_bytes
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise CatalogError(
-                "opml_too_large",
-                f"The OPML file is larger than {limit // 1024} KiB.",
-                ErrorKind.TOO_LARGE,
-            )
-        chunks.append(chunk)
-    data = b"".join(chunks)
+    data = await request.body()  # bounded by the BodyLimit middleware (opml_max_bytes)
     if not data.strip():
         raise CatalogError("opml_empty", "The request body is empty; send the OPML file.")
-    report = await catalog.import_opml(data)
+    report = await accounts.import_opml(principal, data)
     return OpmlImportOut(
         created=report.count("created"),
         exists=report.count("exists"),

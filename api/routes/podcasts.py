@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import CatalogDep, PageDep
+from api.deps import AccountsDep, CatalogDep, CurrentUser, PageDep
 from api.schemas import (
     ERROR_RESPONSES,
     AddPodcastIn,
@@ -27,22 +27,32 @@ router = APIRouter(prefix="/podcasts", tags=["podcasts"])
     "",
     response_model=AddPodcastOut,
     status_code=status.HTTP_201_CREATED,
-    responses=ERROR_RESPONSES,
-    summary="Add a podcast by feed URL or Apple id",
-    description="Fetches and parses the feed, follows moves (`itunes:new-feed-url`, permanent "
-    "redirects) and stores its episodes. A podcast already in the catalog (by any URL it has "
-    "had, or its Apple id) answers 409 `podcast_exists` with its id.",
+    summary="Subscribe to a podcast by feed URL or Apple id",
+    description="A podcast new to the catalog is fetched and parsed (following "
+    "`itunes:new-feed-url` and permanent redirects) and stored with its episodes (201). One "
+    "already in the catalog — found by any URL it has had, or its Apple id — is not fetched "
+    "again (200). Either way the caller is subscribed; if they already were, 409 "
+    "`already_subscribed` with the podcast's id.",
+    responses={**ERROR_RESPONSES, 200: {"model": AddPodcastOut, "description": "Subscribed"}},
 )
-async def add_podcast(body: AddPodcastIn, catalog: CatalogDep, response: Response) -> AddPodcastOut:
-    if body.apple_id is not None:
-        added = await catalog.add_apple(body.apple_id)
-    else:
-        assert body.feed_url is not None
-        added = await catalog.add_feed(body.feed_url)
-    podcast = await catalog.get_podcast(added.podcast_id)
+async def add_podcast(
+    body: AddPodcastIn,
+    principal: CurrentUser,
+    catalog: CatalogDep,
+    accounts: AccountsDep,
+    response: Response,
+) -> AddPodcastOut:
+    podcast_id, added = await accounts.add_and_subscribe(
+        principal, feed_url=body.feed_url, apple_id=body.apple_id
+    )
+    podcast = await catalog.get_podcast(podcast_id)
     response.headers["Location"] = f"/podcasts/{podcast.id}"
+    if added is None:
+        response.status_code = status.HTTP_200_OK
     return AddPodcastOut(
-        podcast=PodcastOut.model_validate(podcast), episodes_added=added.ingest.added
+        podcast=PodcastOut.model_validate(podcast),
+        episodes_added=added.ingest.added if added else 0,
+        subscribed=True,
     )
 
 
@@ -73,7 +83,9 @@ async def get_podcast(podcast_id: UUID, catalog: CatalogDep) -> PodcastOut:
     description="Conditional GET; an unchanged feed changes nothing. A failure is recorded on "
     "the podcast (`last_error_code`) and nothing stored is lost.",
 )
-async def refresh_podcast(podcast_id: UUID, catalog: CatalogDep) -> RefreshOut:
+async def refresh_podcast(
+    podcast_id: UUID, principal: CurrentUser, catalog: CatalogDep
+) -> RefreshOut:
     result = await catalog.refresh(podcast_id)
     return RefreshOut(
         podcast_id=result.podcast_id,

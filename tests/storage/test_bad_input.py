@@ -7,10 +7,10 @@ import socket
 from typing import Any
 
 import pytest
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
-from api.app import create_app
 from core.settings import FeedSettings, Settings
+from tests.conftest import bearer, register, serve
 from tests.storage.helpers import snapshot
 from tests.support.http_server import LoopbackHTTPServer
 
@@ -126,12 +126,9 @@ async def test_private_hosts_are_refused_when_settings_forbid_them(
             "feeds": FeedSettings(**{**settings.feeds.model_dump(), "allow_private_hosts": False})
         }
     )
-    app = create_app(strict)
     port = feeds.base_url.rsplit(":", 1)[1]
-    async with (
-        app.router.lifespan_context(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://api.test") as http,
-    ):
+    async with serve(strict) as http:
+        http.headers.update(bearer((await register(http))["tokens"]))
         response = await http.post("/podcasts", json={"feed_url": url.format(port=port)})
     _error(response, 422, "url_host_forbidden")
     assert feeds.hits("/feeds/basic.xml") == []
@@ -149,7 +146,7 @@ async def test_duplicate_podcast_is_a_conflict_not_a_copy(
     ]
     for url in spellings:
         error = _error(
-            await client.post("/podcasts", json={"feed_url": url}), 409, "podcast_exists"
+            await client.post("/podcasts", json={"feed_url": url}), 409, "already_subscribed"
         )
         assert error["details"]["podcast_id"] == podcast_id
     assert snapshot(database_url) == before

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.settings import RedisSettings
 from tests.conftest import opml_fixture
 from tests.support.apple import FakeApple
 from tests.support.http_server import LoopbackHTTPServer
@@ -22,10 +23,18 @@ TMM = str(Path(sys.executable).with_name("tmm"))
 
 
 @pytest.fixture
-def cli_env(database_url: str, apple_server: LoopbackHTTPServer, clean_db: None) -> dict[str, str]:
+def cli_env(
+    database_url: str,
+    apple_server: LoopbackHTTPServer,
+    redis_settings: RedisSettings,
+    clean_db: None,
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMM_")}
     env.update(
         TMM_DATABASE__URL=database_url,
+        TMM_REDIS__URL=redis_settings.url,
+        TMM_REDIS__KEY_PREFIX=redis_settings.key_prefix + "processes:",
+        TMM_AUTH__BCRYPT_ROUNDS="4",
         TMM_FEEDS__ALLOW_PRIVATE_HOSTS="true",
         TMM_FEEDS__READ_TIMEOUT_S="2",
         TMM_APPLE__BASE_URL=apple_server.base_url,
@@ -118,7 +127,13 @@ def test_api_under_uvicorn_with_the_demo_podcast(api_server: tuple[str, dict[str
     demo = podcasts[0]
     assert demo["feed_url"] == base + "/demo/feed.xml"
     # The demo feed is really served, so refreshing it works end to end.
-    refreshed = httpx.post(f"{base}/podcasts/{demo['id']}/refresh").json()
+    account = httpx.post(
+        base + "/auth/register",
+        json={"email": "newcomer@example.com", "password": "correct horse battery"},
+    )
+    assert account.status_code == 201, account.text
+    auth = {"Authorization": "Bearer " + account.json()["tokens"]["access_token"]}
+    refreshed = httpx.post(f"{base}/podcasts/{demo['id']}/refresh", headers=auth).json()
     assert refreshed["not_modified"] is True
     episodes = httpx.get(f"{base}/podcasts/{demo['id']}/episodes").json()["items"]
     assert [e["episode_number"] for e in episodes] == [3, 2, 1]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import psycopg
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from api.app import create_app
 from core.db.migrate import load_migrations, migrate
 from core.settings import DatabaseSettings, Settings
+from tests.conftest import serve
 
 
 async def test_health_and_ready(client: AsyncClient) -> None:
@@ -29,11 +29,7 @@ async def test_not_ready_without_a_database(settings: Settings) -> None:
             )
         }
     )
-    app = create_app(unreachable)
-    async with (
-        app.router.lifespan_context(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://api.test") as http,
-    ):
+    async with serve(unreachable) as http:
         assert (await http.get("/health")).status_code == 200
         ready = await http.get("/ready")
         assert ready.status_code == 503
@@ -72,11 +68,7 @@ async def test_not_ready_until_migrations_are_applied(
     empty = make_conninfo(database_url, dbname=name)
     try:
         fresh = settings.model_copy(update={"database": DatabaseSettings(url=empty)})
-        app = create_app(fresh)
-        async with (
-            app.router.lifespan_context(app),
-            AsyncClient(transport=ASGITransport(app=app), base_url="http://api.test") as http,
-        ):
+        async with serve(fresh) as http:
             ready = await http.get("/ready")
             assert ready.status_code == 503
             assert ready.json()["schema_version"] == 0

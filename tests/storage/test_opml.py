@@ -76,7 +76,7 @@ async def test_bad_opml_documents(client: AsyncClient) -> None:
         "/opml/import", content=b"<opml>" + b" " * (3 * 2**20), headers=OPML
     )
     assert too_big.status_code == 413
-    assert too_big.json()["error"]["code"] == "opml_too_large"
+    assert too_big.json()["error"]["code"] == "body_too_large"
 
 
 async def test_export_round_trips(client: AsyncClient, feeds: LoopbackHTTPServer) -> None:

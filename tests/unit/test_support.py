@@ -7,6 +7,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from pydantic import ValidationError
 
 from core.cache import CallBudget, TTLCache
 from core.errors import CatalogError
@@ -67,7 +68,24 @@ def test_settings_come_from_env_and_env_file(
     env_file.write_text("TMM_API__PORT=9123\nTMM_APPLE__COUNTRY=GB\n")
     from_file = load_settings(env_file=env_file)
     assert (from_file.api.port, from_file.apple.country) == (9123, "GB")
-    assert load_settings(environment="production").environment == "production"
+
+
+@pytest.mark.parametrize("secret", [None, "", "changeme", "secret", "short-but-random-9f2"])
+@pytest.mark.parametrize("environment", ["production", "test"])
+def test_outside_development_a_real_jwt_secret_is_required(
+    secret: str | None, environment: str
+) -> None:
+    auth = {} if secret is None else {"jwt_secret": secret}
+    with pytest.raises(ValidationError, match="jwt_secret"):
+        load_settings(_env_file=None, environment=environment, auth=auth)
+
+
+def test_a_real_secret_starts_and_development_gets_an_ephemeral_one() -> None:
+    real = "k" * 16 + "9f2c1e7a0b3d4c5e6f708192a3b4c5d6"
+    production = load_settings(_env_file=None, environment="production", auth={"jwt_secret": real})
+    assert production.jwt_secret() == real
+    development = load_settings(_env_file=None)
+    assert len(development.jwt_secret()) >= 32
 
 
 def test_defaults_are_safe_for_production() -> None:
@@ -75,3 +93,9 @@ def test_defaults_are_safe_for_production() -> None:
     assert settings.feeds.allow_private_hosts is False
     assert settings.demo.enabled is False
     assert settings.apple.calls_per_minute <= 20
+    assert settings.auth.bcrypt_rounds == 12
+    assert settings.auth.access_token_ttl_s == 15 * 60
+    limits = settings.rate_limit
+    assert (limits.per_user_per_minute, limits.per_ip_per_minute) == (100, 100)
+    assert limits.auth_per_minute < limits.per_ip_per_minute
+    assert settings.api.cors_origins == []  # no origin is trusted unless configured

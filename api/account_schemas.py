@@ -1,0 +1,93 @@
+"""Request and response bodies for accounts, sessions and subscriptions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, EmailStr, Field
+
+from api.schemas import In, Out
+
+# Bounds on what we accept at all; the password *rules* (min length, not the email) are the
+# core's, so they give their own error codes.
+Password = Field(min_length=1, max_length=1024)
+
+
+class RegisterIn(In):
+    email: EmailStr = Field(max_length=254)
+    password: str = Password
+    display_name: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class LoginIn(In):
+    email: EmailStr = Field(max_length=254)
+    password: str = Password
+
+
+class RefreshIn(In):
+    refresh_token: str = Field(min_length=20, max_length=200)
+
+
+class TokenOut(BaseModel):
+    token_type: str = "bearer"  # noqa: S105 (the OAuth token type, not a secret)
+    access_token: str
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    refresh_token: str = Field(description="Single use: each refresh returns a new one.")
+    refresh_expires_at: datetime
+    session_id: UUID
+
+
+class UserOut(Out):
+    id: UUID
+    email: str
+    display_name: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RegisterOut(BaseModel):
+    user: UserOut
+    tokens: TokenOut
+
+
+class ProfileIn(In):
+    """Fields to change; send ``display_name: null`` to clear it. Changing the email needs
+    ``current_password``."""
+
+    display_name: str | None = Field(default=None, min_length=1, max_length=100)
+    email: EmailStr | None = Field(default=None, max_length=254)
+    current_password: str | None = Field(default=None, min_length=1, max_length=1024)
+
+
+class PasswordChangeIn(In):
+    current_password: str = Password
+    new_password: str = Password
+
+
+class DeleteAccountIn(In):
+    password: str = Password
+
+
+class SessionOut(Out):
+    id: UUID
+    user_agent: str | None
+    created_at: datetime
+    last_used_at: datetime
+    revoked_at: datetime | None
+    revoked_reason: str | None
+    current: bool = False
+
+
+class SubscriptionOut(Out):
+    podcast_id: UUID
+    title: str
+    feed_url: str
+    image_url: str | None
+    created_at: datetime
+
+
+class SubscribedOut(BaseModel):
+    podcast_id: UUID
+    subscribed: bool
+    created: bool = Field(description="False when the subscription already existed.")

@@ -1,0 +1,142 @@
+"""IDOR matrix: for every route that takes an id, user B aims at user A's things.
+
+Private data lives under /me and is looked up within the caller's own rows, so B's requests
+must either touch only B's data or answer 404 — and A's data must be exactly as before. The
+first test fails when a route with an id is added without a row here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from httpx import AsyncClient
+
+from api.app import create_app
+from core.settings import Settings
+from tests.conftest import bearer, register
+from tests.support.http_server import LoopbackHTTPServer
+
+Check = Callable[["World"], Awaitable[None]]
+
+
+class World:
+    """User A with a subscription and two sessions; user B with nothing."""
+
+    def __init__(self, http: AsyncClient, a: dict[str, Any], a2: dict[str, Any], b: dict[str, Any],
+                 podcast_id: str, episode_id: str) -> None:  # fmt: skip
+        self.http, self.a, self.a2, self.b = http, a, a2, b
+        self.podcast_id, self.episode_id = podcast_id, episode_id
+
+    async def a_state(self) -> Any:
+        me = (await self.http.get("/me", headers=bearer(self.a))).json()
+        subs = (await self.http.get("/me/subscriptions", headers=bearer(self.a))).json()
+        sessions = (await self.http.get("/me/sessions", headers=bearer(self.a))).json()
+        return me, subs, [(s["id"], s["revoked_at"]) for s in sessions]
+
+
+async def _public_catalog(w: World, method: str, path: str) -> None:
+    """Catalog data is shared, not private: B sees what A sees, and nothing of A's account."""
+    as_a = await w.http.request(method, path, headers=bearer(w.a))
+    as_b = await w.http.request(method, path, headers=bearer(w.b))
+    assert as_a.status_code == as_b.status_code == 200
+    body = as_b.text
+    assert w.a["session_id"] not in body
+    assert "owner@example.com" not in body
+
+
+async def get_podcast(w: World) -> None:
+    await _public_catalog(w, "GET", f"/podcasts/{w.podcast_id}")
+
+
+async def get_episodes(w: World) -> None:
+    await _public_catalog(w, "GET", f"/podcasts/{w.podcast_id}/episodes")
+
+
+async def get_episode(w: World) -> None:
+    await _public_catalog(w, "GET", f"/episodes/{w.episode_id}")
+
+
+async def refresh_podcast(w: World) -> None:
+    await _public_catalog(w, "POST", f"/podcasts/{w.podcast_id}/refresh")
+
+
+async def subscribe(w: World) -> None:
+    before = await w.a_state()
+    response = await w.http.put(f"/me/subscriptions/{w.podcast_id}", headers=bearer(w.b))
+    assert response.status_code == 201  # B's own new subscription ...
+    assert await w.a_state() == before  # ... and A's are untouched
+    b_subs = (await w.http.get("/me/subscriptions", headers=bearer(w.b))).json()
+    assert [s["podcast_id"] for s in b_subs] == [w.podcast_id]
+
+
+async def unsubscribe(w: World) -> None:
+    before = await w.a_state()
+    response = await w.http.delete(f"/me/subscriptions/{w.podcast_id}", headers=bearer(w.b))
+    assert response.status_code == 404  # B has no such subscription; A's is not B's to remove
+    assert await w.a_state() == before
+
+
+async def revoke_session(w: World) -> None:
+    before = await w.a_state()
+    for session in (w.a["session_id"], w.a2["session_id"]):
+        response = await w.http.delete(f"/me/sessions/{session}", headers=bearer(w.b))
+        assert response.status_code == 404
+    assert await w.a_state() == before
+    assert (await w.http.get("/me", headers=bearer(w.a2))).status_code == 200
+
+
+MATRIX: dict[tuple[str, str], Check] = {
+    ("GET", "/podcasts/{podcast_id}"): get_podcast,
+    ("GET", "/podcasts/{podcast_id}/episodes"): get_episodes,
+    ("POST", "/podcasts/{podcast_id}/refresh"): refresh_podcast,
+    ("GET", "/episodes/{episode_id}"): get_episode,
+    ("PUT", "/me/subscriptions/{podcast_id}"): subscribe,
+    ("DELETE", "/me/subscriptions/{podcast_id}"): unsubscribe,
+    ("DELETE", "/me/sessions/{session_id}"): revoke_session,
+}
+
+
+def test_every_route_with_an_id_is_in_the_matrix(settings: Settings) -> None:
+    app = create_app(
+        settings.model_copy(update={"demo": settings.demo.model_copy(update={"enabled": True})})
+    )
+    routes = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute) and "{" in route.path
+        for method in route.methods
+    }
+    assert routes == set(MATRIX)
+
+
+@pytest.fixture
+async def world(anon: AsyncClient, feeds: LoopbackHTTPServer) -> World:
+    a = (await register(anon, "owner@example.com"))["tokens"]
+    a2 = (
+        await anon.post(
+            "/auth/login", json={"email": "owner@example.com", "password": "correct horse battery"}
+        )
+    ).json()
+    b = (await register(anon, "intruder@example.com"))["tokens"]
+    added = await anon.post(
+        "/podcasts", json={"feed_url": feeds.url("/feeds/basic.xml")}, headers=bearer(a)
+    )
+    podcast_id = added.json()["podcast"]["id"]
+    episodes = (await anon.get(f"/podcasts/{podcast_id}/episodes")).json()["items"]
+    return World(anon, a, a2, b, podcast_id, episodes[0]["id"])
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")
+async def test_user_b_cannot_reach_user_a(world: World, route: tuple[str, str]) -> None:
+    await MATRIX[route](world)
+
+
+async def test_my_routes_only_ever_show_my_data(world: World) -> None:
+    exported = (await world.http.get("/me/export", headers=bearer(world.b))).json()
+    text = str(exported)
+    assert "owner@example.com" not in text
+    assert world.a["session_id"] not in text
+    assert world.podcast_id not in text  # A's subscription is not in B's export
