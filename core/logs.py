@@ -84,6 +84,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """A readable line for development: the message, then extra fields as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
+        return f"{line} {extras}" if extras else line
+
+
 def configure_logging(settings: Settings) -> None:
     """Install our handler on the root logger (idempotent)."""
     use_json = settings.log.json_lines
@@ -91,11 +103,7 @@ def configure_logging(settings: Settings) -> None:
         use_json = settings.environment == "production"
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(
-        JsonFormatter()
-        if use_json
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
     handler.set_name("tellmemore")
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if h.get_name() != "tellmemore"]
