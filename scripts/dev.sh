@@ -18,10 +18,11 @@ setup() {
   want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
   [[ -f $VENV/.tmm-installed ]] && have=$(cat "$VENV/.tmm-installed")
   if [[ $want != "$have" ]]; then
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade "pip>=24"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
+    scripts/install.sh "$VENV" constraints.txt
     echo "$want" > "$VENV/.tmm-installed"
   fi
+  # Models that do not ship ready to load (the LLM from its GGUF file); idempotent, offline.
+  HF_HUB_OFFLINE=1 "$VENV/bin/tmm" models prepare
   # Reach PostgreSQL, or install and start a private one under .local/ (127.0.0.1 only).
   "$VENV/bin/tmm" local up --env-file .local/services.env
   set -a
@@ -29,6 +30,18 @@ setup() {
   source .local/services.env
   set +a
   export PATH="$PWD/$VENV/bin:$PATH"
+}
+
+debian_packages() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  ((${#missing[@]})) || return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing Debian packages (install them as root): ${missing[*]}" >&2
+    exit 1
+  fi
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 cmd=${1:-}
@@ -47,6 +60,8 @@ case $cmd in
     ;;
   test)
     setup
+    # Real read speech with known transcripts for the speech-recognition tests.
+    debian_packages pocketsphinx-testdata
     ruff check .
     ruff format --check .
     mypy .

@@ -7,8 +7,7 @@ PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$PYTHON" -m venv "$tmp/venv"
-"$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade "pip>=24"
-"$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
+scripts/install.sh "$tmp/venv"
 {
   echo "# Pinned versions CI tested; regenerate with scripts/lock.sh (make lock)."
   "$tmp/venv/bin/python" -m pip freeze --exclude-editable --disable-pip-version-check | sort -f

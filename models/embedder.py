@@ -1,0 +1,56 @@
+"""Sentence embeddings for search: queries and passages through one object, normalized, batched.
+
+Vectors are unit length so a dot product is the cosine similarity LanceDB searches by. The
+dimension is exposed for table schemas, and the model reference for "re-embed everything made
+by model X".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from core.settings import EmbedderSettings
+from models.errors import ModelError
+from models.registry import embedder_path, model_ref
+from models.types import Embeddings, ModelRef
+
+
+class Embedder:
+    def __init__(self, settings: EmbedderSettings) -> None:
+        # Never reach for a model hub at run time; packaged or prepared models only.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self._settings = settings
+        path = embedder_path(settings.model)
+        if not Path(path).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise ModelError(f"No embedding model at {path!r}.", code="model_unavailable")
+        self._model = SentenceTransformer(path, device=settings.device)
+        dimension = self._model.get_embedding_dimension()
+        if dimension is None:
+            raise ModelError("The embedding model does not say its dimension.")
+        self.dimension: int = int(dimension)
+        self.model: ModelRef = model_ref("embedding", settings.model, path)
+
+    def embed_queries(self, texts: Sequence[str]) -> Embeddings:
+        return self._encode([self._settings.query_prefix + t for t in texts])
+
+    def embed_passages(self, texts: Sequence[str]) -> Embeddings:
+        return self._encode([self._settings.passage_prefix + t for t in texts])
+
+    def _encode(self, texts: list[str]) -> Embeddings:
+        if not texts:
+            return Embeddings(np.zeros((0, self.dimension), dtype=np.float32), self.dimension,
+                              self.model)  # fmt: skip
+        vectors = self._model.encode(
+            texts,
+            batch_size=self._settings.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return Embeddings(np.asarray(vectors, dtype=np.float32), self.dimension, self.model)

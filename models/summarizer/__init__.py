@@ -1,0 +1,7 @@
+"""Episode summaries, topics and chapter titles from an LLM, through vLLM in-process or any
+OpenAI-compatible endpoint, with the same prompts and the same validation."""
+
+from models.summarizer.backends import ChatBackend, OpenAIChat, VllmChat
+from models.summarizer.summarizer import Summarizer
+
+__all__ = ["ChatBackend", "OpenAIChat", "Summarizer", "VllmChat"]
