@@ -22,7 +22,7 @@ setup() {
     echo "$want" > "$VENV/.tmm-installed"
   fi
   # Models that do not ship ready to load (the LLM from its GGUF file); idempotent, offline.
-  HF_HUB_OFFLINE=1 "$VENV/bin/tmm" models prepare
+  HF_HUB_OFFLINE=1 "$VENV/bin/tmm" models prepare --whisper-base
   # Reach PostgreSQL, or install and start a private one under .local/ (127.0.0.1 only).
   "$VENV/bin/tmm" local up --env-file .local/services.env
   set -a

@@ -101,3 +101,17 @@ def test_bad_audio_raises_typed_errors(tmp_path: Path) -> None:
             list(audio.chunks_at_silences(path))
         assert caught.value.code == code, (path.name, caught.value)
         assert path.name in str(caught.value)
+
+
+def test_whisper_base_is_one_setting_away() -> None:
+    """The multilingual base model, assembled from its two packages by `tmm models prepare`."""
+    from models.prepare import assemble_whisper_base
+    from tests.models.conftest import MODELS_DIR
+
+    assemble_whisper_base(MODELS_DIR)
+    base = WhisperTranscriber(WhisperSettings(model="base"), MODELS_DIR)
+    wav, text = librivox()[0]
+    transcript = base.transcribe_file(wav)
+    assert transcript.model.name == "whisper-base"
+    assert transcript.language == "en"  # detected: base is multilingual
+    assert word_error_rate(text, transcript.text) < 0.10
