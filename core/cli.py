@@ -19,6 +19,7 @@ import psycopg
 import typer
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import PoolTimeout
+from pydantic import ValidationError
 
 from core.db.migrate import load_migrations, migrate, migration_status
 from core.demo import render_demo_feed
@@ -56,6 +57,18 @@ for sub, name in (
     app.add_typer(sub, name=name)
 
 STATE_DIR = Path(".local")
+
+
+def _settings() -> Settings:
+    """Settings from the environment; a bad configuration is one clear message, exit 2."""
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        typer.secho(f"configuration error: {problems}", fg="red", err=True)
+        raise typer.Exit(2) from exc
 
 
 def _run(settings: Settings, job: Callable[[Services], Awaitable[T]]) -> T:
@@ -98,7 +111,7 @@ def _echo_json(data: Any) -> None:
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply pending schema migrations."""
-    settings = load_settings()
+    settings = _settings()
     with _clean_errors(settings):
         applied = asyncio.run(migrate(settings.database.url))
     for m in applied:
@@ -110,7 +123,7 @@ def db_migrate() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Show applied and pending migrations; exit 1 if the schema is not current."""
-    settings = load_settings()
+    settings = _settings()
 
     async def job(services: Services) -> bool:
         async with services.pool.connection() as conn:
@@ -133,7 +146,7 @@ def podcasts_add(
     """Add a podcast by feed URL or Apple id."""
     if (feed_url is None) == (apple_id is None):
         raise typer.BadParameter("give a feed URL or --apple-id, not both")
-    settings = load_settings()
+    settings = _settings()
 
     async def job(services: Services) -> None:
         if apple_id is not None:
@@ -150,7 +163,7 @@ def podcasts_add(
 @podcasts_app.command("list")
 def podcasts_list(limit: Annotated[int, typer.Option(min=1, max=1000)] = 100) -> None:
     """List podcasts in the catalog."""
-    settings = load_settings()
+    settings = _settings()
 
     async def job(services: Services) -> None:
         page = await services.catalog.list_podcasts(limit=limit, cursor=None, query=None)
@@ -167,7 +180,7 @@ def feeds_refresh(
     force: Annotated[bool, typer.Option(help="Ignore ETag/Last-Modified and re-parse")] = False,
 ) -> None:
     """Fetch feeds again and merge new episodes; per-feed errors are recorded and listed."""
-    settings = load_settings()
+    settings = _settings()
 
     async def job(services: Services) -> int:
         if podcast is not None:
@@ -200,7 +213,7 @@ def apple_search(
     country: Annotated[str | None, typer.Option(help="Two-letter store country")] = None,
 ) -> None:
     """Search Apple Podcasts."""
-    settings = load_settings()
+    settings = _settings()
 
     async def job(services: Services) -> None:
         found = await services.catalog.search_apple(term, limit=limit, country=country)
@@ -217,7 +230,7 @@ def apple_search(
 @opml_app.command("import")
 def opml_import(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Import every feed an OPML file lists."""
-    settings = load_settings()
+    settings = _settings()
     data = path.read_bytes()
 
     async def job(services: Services) -> None:
@@ -240,7 +253,7 @@ def opml_export(
     ] = None,
 ) -> None:
     """Write the catalog as OPML 2.0."""
-    settings = load_settings()
+    settings = _settings()
     data = _run(settings, lambda s: s.catalog.export_opml())
     if output is None:
         sys.stdout.buffer.write(data)
@@ -254,7 +267,7 @@ def opml_export(
 @demo_app.command("load")
 def demo_load() -> None:
     """Load the demo podcast (its files are served by the API when TMM_DEMO__ENABLED=true)."""
-    settings = load_settings()
+    settings = _settings()
     base = f"http://{settings.api.host}:{settings.api.port}/"
     url = base + "demo/feed.xml"
 
@@ -278,7 +291,7 @@ def api_serve(
 
     from api.app import create_app
 
-    settings = load_settings()
+    settings = _settings()
     configure_logging(settings)
     uvicorn.run(
         create_app(settings),
@@ -294,7 +307,7 @@ def local_up(
     env_file: Annotated[Path | None, typer.Option(help="Write the settings to use here")] = None,
 ) -> None:
     """Reach PostgreSQL and Redis, or install and start private ones (127.0.0.1 only)."""
-    settings = load_settings()
+    settings = _settings()
     try:
         target = ensure_postgres(settings.database.url, STATE_DIR.resolve())
         redis_url = ensure_redis(settings.redis.url, STATE_DIR.resolve())
@@ -330,7 +343,7 @@ def models_prepare(
     Whisper base. Idempotent; needs no network."""
     from models.prepare import assemble_whisper_base, prepare_smollm2
 
-    settings = load_settings()
+    settings = _settings()
     folder = prepare_smollm2(settings.models.dir)
     typer.echo(f"llm: {folder}")
     if whisper_base:

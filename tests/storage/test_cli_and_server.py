@@ -140,3 +140,13 @@ def test_api_under_uvicorn_with_the_demo_podcast(api_server: tuple[str, dict[str
     spec = httpx.get(base + "/openapi.json").json()
     assert {"/podcasts", "/podcasts/{podcast_id}/episodes", "/discover/apple",
             "/opml/import", "/opml/export", "/health", "/ready"} <= set(spec["paths"])  # fmt: skip
+
+
+def test_the_api_refuses_to_start_in_production_without_a_secret(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "TMM_ENVIRONMENT": "production"}
+    for secret in (None, "changeme"):
+        if secret:
+            env["TMM_AUTH__JWT_SECRET"] = secret
+        refused = tmm(env, "api", "serve", ok=False)
+        assert refused.returncode == 2
+        assert "TMM_AUTH__JWT_SECRET" in refused.stderr
