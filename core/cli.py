@@ -28,8 +28,10 @@ from core.local_services import (
     LocalServiceError,
     ensure_postgres,
     ensure_redis,
+    ensure_s3,
     stop_private_postgres,
     stop_private_redis,
+    stop_private_s3,
 )
 from core.logs import configure_logging
 from core.services import Services, open_services
@@ -308,20 +310,31 @@ def api_serve(
 def local_up(
     env_file: Annotated[Path | None, typer.Option(help="Write the settings to use here")] = None,
 ) -> None:
-    """Reach PostgreSQL and Redis, or install and start private ones (127.0.0.1 only)."""
+    """Reach PostgreSQL, Redis and S3, or install and start private ones (127.0.0.1 only)."""
     settings = _settings()
     try:
         target = ensure_postgres(settings.database.url, STATE_DIR.resolve())
         redis_url = ensure_redis(settings.redis.url, STATE_DIR.resolve())
+        s3 = settings.s3
+        s3_url = (
+            ensure_s3(s3.endpoint_url, s3.access_key_id, s3.secret_access_key.get_secret_value(),
+                      STATE_DIR.resolve())
+            if s3.endpoint_url
+            else None
+        )  # fmt: skip
     except LocalServiceError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
     where = "started a private server" if target.started_here else "using the running server"
     typer.echo(f"postgres: {where} at {target.url}", err=True)
     typer.echo(f"redis: {redis_url}", err=True)
+    typer.echo(f"s3: {s3_url or 'AWS'}", err=True)
     if env_file is not None:
         env_file.parent.mkdir(parents=True, exist_ok=True)
-        env_file.write_text(f"TMM_DATABASE__URL={target.url}\nTMM_REDIS__URL={redis_url}\n")
+        lines = [f"TMM_DATABASE__URL={target.url}", f"TMM_REDIS__URL={redis_url}"]
+        if s3_url:
+            lines.append(f"TMM_S3__ENDPOINT_URL={s3_url}")
+        env_file.write_text("\n".join(lines) + "\n")
 
 
 @local_app.command("down")
@@ -329,7 +342,11 @@ def local_down() -> None:
     """Stop the services `local up` started (never anything else)."""
     stopped = [
         name
-        for name, stop in (("PostgreSQL", stop_private_postgres), ("Redis", stop_private_redis))
+        for name, stop in (
+            ("PostgreSQL", stop_private_postgres),
+            ("Redis", stop_private_redis),
+            ("S3", stop_private_s3),
+        )
         if stop(STATE_DIR.resolve())
     ]
     typer.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing of ours was running")

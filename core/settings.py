@@ -125,6 +125,27 @@ class LogSettings(BaseModel):
     json_lines: bool | None = None
 
 
+class S3Settings(BaseModel):
+    """Object storage: audio (temporary), transcripts, and the LanceDB tables."""
+
+    # None means AWS itself; locally a real S3-protocol server (SeaweedFS) on loopback.
+    endpoint_url: str | None = "http://127.0.0.1:8333"
+    region: str = "us-east-1"
+    access_key_id: str = "tmm-local"
+    secret_access_key: SecretStr = SecretStr("tmm-local-secret")
+    bucket: str = Field(default="tellmemore", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    connect_timeout_s: float = Field(default=3.0, gt=0)
+    read_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class LanceSettings(BaseModel):
+    """Where the LanceDB tables live: under the S3 bucket, or a local folder."""
+
+    # "s3" keeps them at s3://<bucket>/<prefix>; any other value is a local folder path.
+    location: str = "s3"
+    prefix: str = "lance"
+
+
 class WhisperSettings(BaseModel):
     """Speech recognition (faster-whisper / CTranslate2)."""
 
@@ -213,6 +234,8 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     log: LogSettings = LogSettings()
     models: ModelSettings = ModelSettings()
+    s3: S3Settings = S3Settings()
+    lance: LanceSettings = LanceSettings()
     demo: DemoSettings = DemoSettings()
 
     @model_validator(mode="after")

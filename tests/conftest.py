@@ -27,7 +27,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.app import create_app
 from core.db.migrate import migrate
-from core.local_services import ensure_postgres, ensure_redis
+from core.local_services import ensure_postgres, ensure_redis, ensure_s3
+from core.objects import ObjectStore, make_s3_client
 from core.settings import (
     ApiSettings,
     AppleSettings,
@@ -36,6 +37,7 @@ from core.settings import (
     FeedSettings,
     RateLimitSettings,
     RedisSettings,
+    S3Settings,
     Settings,
 )
 from tests.support.apple import FakeApple
@@ -86,6 +88,22 @@ def redis_settings() -> Iterator[RedisSettings]:
     for key in client.scan_iter(match=settings.key_prefix + "*"):
         client.delete(key)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def s3_settings() -> Iterator[S3Settings]:
+    """A real S3-protocol server on loopback and a bucket of this session's own."""
+    defaults = S3Settings()
+    endpoint = os.environ.get("TMM_S3__ENDPOINT_URL", defaults.endpoint_url or "")
+    secret = defaults.secret_access_key.get_secret_value()
+    ensure_s3(endpoint, defaults.access_key_id, secret, ROOT / ".local")
+    settings = S3Settings(endpoint_url=endpoint, bucket=f"tmm-test-{uuid.uuid4().hex[:10]}")
+    store = ObjectStore(settings)
+    store.ensure_bucket()
+    yield settings
+    for key in store.keys(""):
+        store.delete(key)
+    make_s3_client(settings).delete_bucket(Bucket=settings.bucket)
 
 
 @pytest.fixture(scope="session")
