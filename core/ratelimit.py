@@ -12,7 +12,6 @@ When Redis is unreachable the caller decides: reads fail open, writes fail close
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass
 from uuid import UUID
@@ -21,8 +20,6 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from core.settings import RedisSettings
-
-log = logging.getLogger("tellmemore.ratelimit")
 
 _SLIDING_LOG = """
 local key = KEYS[1]
