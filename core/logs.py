@@ -27,7 +27,12 @@ _SECRET_PAIR = re.compile(
     r"""(?ix)("?(?:password|passwd|secret|refresh_token|access_token|token)"?\s*[:=]\s*)
         ("[^"]*"|'[^']*'|[^\s,&}]+)"""
 )
-_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# Record attributes that are not "extra" fields (uvicorn adds a colourised copy of its message).
+_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def mask_email(email: str) -> str:
