@@ -19,6 +19,7 @@ from core.db import podcasts as podcast_rows
 from core.db import subscriptions as subscription_rows
 from core.db import users as user_rows
 from core.domain import Session, Subscription, User
+from core.episode_jobs import EpisodeJobs
 from core.errors import CatalogError, ErrorKind
 from core.ratelimit import LimiterUnavailable, RateLimiter
 
@@ -33,7 +34,9 @@ class Accounts:
         catalog: Catalog,
         limiter: RateLimiter,
         clock: Clock,
+        jobs: EpisodeJobs | None = None,
     ) -> None:
+        self._jobs = jobs
         self._pool = pool
         self._auth = auth
         self._catalog = catalog
@@ -87,13 +90,17 @@ class Accounts:
     # ---- subscriptions -----------------------------------------------------------------
 
     async def subscribe(self, principal: Principal, podcast_id: UUID) -> bool:
-        """Subscribe to a catalog podcast; False if already subscribed."""
+        """Subscribe to a catalog podcast (False if already subscribed), and queue its newest
+        unprocessed episodes so the subscriber soon has something to search."""
         async with self._pool.connection() as conn:
             if await podcast_rows.get(conn, podcast_id) is None:
                 raise CatalogError(
                     "podcast_not_found", "There is no such podcast.", ErrorKind.NOT_FOUND
                 )
-            return await subscription_rows.add(conn, principal.user.id, podcast_id)
+            added = await subscription_rows.add(conn, principal.user.id, podcast_id)
+        if self._jobs is not None:
+            await self._jobs.enqueue_newest(podcast_id)
+        return added
 
     async def add_and_subscribe(
         self, principal: Principal, *, feed_url: str | None = None, apple_id: int | None = None

@@ -22,6 +22,7 @@ from core.apple import AppleClient
 from core.db import episodes as episode_rows
 from core.db import podcasts as podcast_rows
 from core.domain import ApplePodcast, Episode, IngestResult, Podcast
+from core.episode_jobs import EpisodeJobs
 from core.errors import CatalogError, ErrorKind
 from core.feeds.fetch import Validators
 from core.feeds.loader import FeedDocument, FeedLoader
@@ -96,11 +97,13 @@ class Catalog:
         pool: AsyncConnectionPool,
         loader: FeedLoader,
         apple: AppleClient,
+        jobs: EpisodeJobs | None = None,
     ) -> None:
         self._settings = settings
         self._pool = pool
         self._loader = loader
         self._apple = apple
+        self._jobs = jobs
 
     # ---- reads -------------------------------------------------------------------------
 
@@ -275,7 +278,14 @@ class Catalog:
                     conn, podcast_id, code=exc.code, message=exc.message, at=_now()
                 )
             raise
-        return await self._apply(podcast_id, document, row, force=force)
+        result = await self._apply(podcast_id, document, row, force=force)
+        if (
+            self._jobs is not None
+            and result.new_episode_ids
+            and self._settings.processing.enqueue_on_refresh
+        ):
+            await self._jobs.enqueue(result.new_episode_ids)
+        return result
 
     async def _apply(
         self, podcast_id: UUID, document: FeedDocument, state: dict[str, Any], *, force: bool

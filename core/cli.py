@@ -7,6 +7,7 @@ print their message and exit non-zero instead of a traceback.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -48,13 +49,15 @@ feeds_app = typer.Typer(help="Feed fetching.", no_args_is_help=True)
 apple_app = typer.Typer(help="Apple Podcasts discovery.", no_args_is_help=True)
 opml_app = typer.Typer(help="OPML subscription lists.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo podcast.", no_args_is_help=True)
+admin_app = typer.Typer(help="Operator rights.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Episode processing jobs: failures and retries.", no_args_is_help=True)
 api_app = typer.Typer(help="The HTTP API.", no_args_is_help=True)
 local_app = typer.Typer(help="Local services for development and tests.", no_args_is_help=True)
 models_app = typer.Typer(help="The ML models.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"), (podcasts_app, "podcasts"), (feeds_app, "feeds"), (apple_app, "apple"),
-    (opml_app, "opml"), (demo_app, "demo"), (api_app, "api"), (local_app, "local"),
-    (models_app, "models"),
+    (opml_app, "opml"), (demo_app, "demo"), (jobs_app, "jobs"), (admin_app, "admin"),
+    (api_app, "api"), (local_app, "local"), (models_app, "models"),
 ):  # fmt: skip
     app.add_typer(sub, name=name)
 
@@ -267,20 +270,103 @@ def opml_export(
 
 
 @demo_app.command("load")
-def demo_load() -> None:
+def demo_load(
+    process: Annotated[bool, typer.Option(help="Queue every demo episode for processing")] = True,
+) -> None:
     """Load the demo podcast (its files are served by the API when TMM_DEMO__ENABLED=true)."""
     settings = _settings()
     base = f"http://{settings.api.host}:{settings.api.port}/"
     url = base + "demo/feed.xml"
 
     async def job(services: Services) -> None:
-        added = await services.catalog.add_document(url, render_demo_feed(base))
-        podcast = await services.catalog.get_podcast(added.podcast_id)
+        try:
+            podcast_id = (
+                await services.catalog.add_document(url, render_demo_feed(base))
+            ).podcast_id
+        except CatalogError as exc:
+            if exc.code != "podcast_exists":
+                raise
+            podcast_id = UUID(exc.details["podcast_id"])
+        podcast = await services.catalog.get_podcast(podcast_id)
+        queued = await services.jobs.enqueue_newest(podcast_id, 1000) if process else []
         typer.echo(
-            f"demo podcast {podcast.title!r} ({podcast.id}): {podcast.episode_count} episodes"
+            f"demo podcast {podcast.title!r} ({podcast.id}): {podcast.episode_count} episodes, "
+            f"{len(queued)} queued for processing"
         )
 
     _run(settings, job)
+
+
+@admin_app.command("grant")
+def admin_grant(
+    email: str, revoke: Annotated[bool, typer.Option(help="Take the rights away")] = False
+) -> None:
+    """Give an account operator rights (failed-job routes), or take them away."""
+    from core.db import users
+
+    settings = _settings()
+
+    async def job(services: Services) -> bool:
+        async with services.pool.connection() as conn:
+            return await users.set_admin(conn, email, not revoke)
+
+    if not _run(settings, job):
+        typer.echo(f"no account for {email}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{email}: operator rights {'revoked' if revoke else 'granted'}")
+
+
+# ---- processing jobs -------------------------------------------------------------------
+
+
+@jobs_app.command("failed")
+def jobs_failed(
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
+) -> None:
+    """List dead-lettered episode jobs with their last error."""
+    settings = _settings()
+    failed = _run(settings, lambda s: s.jobs.failed(limit=limit))
+    for job in failed:
+        if as_json:
+            typer.echo(json.dumps(dataclasses.asdict(job), default=str))
+        else:
+            typer.echo(
+                f"{job.job_id}\t{job.episode_id}\t{job.attempts} attempts\t"
+                f"{job.error_code}: {job.error}\t{job.episode_title or ''}"
+            )
+    if not failed and not as_json:
+        typer.echo("no failed jobs")
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_ids: Annotated[list[int], typer.Argument(help="Job ids from `jobs failed`")],
+) -> None:
+    """Send failed jobs back to the queue with a fresh set of attempts."""
+    settings = _settings()
+
+    async def job(services: Services) -> int:
+        bad = 0
+        for job_id in job_ids:
+            try:
+                retried = await services.jobs.retry(job_id)
+                typer.echo(f"{job_id}: queued again ({retried.episode_id})")
+            except CatalogError as exc:
+                typer.echo(f"{job_id}: {exc.message}", err=True)
+                bad += 1
+        return bad
+
+    if _run(settings, job):
+        raise typer.Exit(1)
+
+
+@jobs_app.command("status")
+def jobs_status() -> None:
+    """Jobs per state: queued, running, done, dead."""
+    settings = _settings()
+    depth = _run(settings, lambda s: s.jobs.depth())
+    typer.echo("  ".join(f"{k}={v}" for k, v in depth.items()))
 
 
 @api_app.command("serve")

@@ -16,12 +16,12 @@ from uuid import UUID
 
 
 class EpisodeStatus(StrEnum):
-    """Where an episode is in processing; later issues move it past ``new``."""
+    """Where an episode is in processing (the job queue holds the attempts and leases)."""
 
     NEW = "new"
     QUEUED = "queued"
     PROCESSING = "processing"
-    PROCESSED = "processed"
+    DONE = "done"
     FAILED = "failed"
 
 
@@ -154,6 +154,20 @@ class Episode:
     status: str
     created_at: datetime
     updated_at: datetime
+    # Processing: the current step, the last failure, and what made the outputs.
+    processing_step: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    processed_at: datetime | None = None
+    transcript_source: str | None = None
+    transcript_key: str | None = None
+    transcript_model: str | None = None
+    segmenter_model: str | None = None
+    llm_model: str | None = None
+    embedding_model: str | None = None
+    segment_count: int | None = None
+    audio_duration_s: float | None = None
+    summary: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +207,7 @@ class User:
     password_changed_at: datetime
     created_at: datetime
     updated_at: datetime
+    is_admin: bool = False
 
 
 @dataclass(frozen=True)

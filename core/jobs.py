@@ -70,19 +70,41 @@ class JobQueue:
         self._backoff = backoff or Backoff()
 
     async def enqueue(
-        self, kind: str, key: str, payload: dict[str, Any] | None = None, *, max_attempts: int = 5
+        self,
+        kind: str,
+        key: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        max_attempts: int = 5,
+        conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> int | None:
-        """Queue a job; ``None`` when a live (queued or running) job for ``key`` exists."""
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "INSERT INTO jobs (kind, key, payload, max_attempts) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (kind, key) WHERE state IN ('queued', 'running') DO NOTHING "
-                "RETURNING id",
-                (kind, key, Jsonb(payload or {}), max_attempts),
-            )
-            row = await cur.fetchone()
-            if row is not None:
-                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, kind))
+        """Queue a job; ``None`` when a live (queued or running) job for ``key`` exists.
+
+        With ``conn`` the job joins the caller's transaction (and its NOTIFY is sent at commit),
+        so a status change and its job are written together or not at all.
+        """
+        if conn is not None:
+            return await self._insert(conn, kind, key, payload, max_attempts)
+        async with self._pool.connection() as own:
+            return await self._insert(own, kind, key, payload, max_attempts)
+
+    @staticmethod
+    async def _insert(
+        conn: psycopg.AsyncConnection[Any],
+        kind: str,
+        key: str,
+        payload: dict[str, Any] | None,
+        max_attempts: int,
+    ) -> int | None:
+        cur = await conn.execute(
+            "INSERT INTO jobs (kind, key, payload, max_attempts) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (kind, key) WHERE state IN ('queued', 'running') DO NOTHING "
+            "RETURNING id",
+            (kind, key, Jsonb(payload or {}), max_attempts),
+        )
+        row = await cur.fetchone()
+        if row is not None:
+            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, kind))
         return int(row[0]) if row else None
 
     async def claim(

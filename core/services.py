@@ -19,8 +19,10 @@ from core.auth.service import AuthService
 from core.catalog import Catalog
 from core.clock import Clock, utc_now
 from core.db.pool import make_pool
+from core.episode_jobs import EpisodeJobs, make_queue
 from core.feeds.fetch import FeedFetcher, make_http_client
 from core.feeds.loader import FeedLoader
+from core.objects import ObjectStore
 from core.ratelimit import RateLimiter, make_redis
 from core.settings import Settings
 
@@ -36,6 +38,8 @@ class Services:
     accounts: Accounts
     limiter: RateLimiter
     clock: Clock
+    jobs: EpisodeJobs
+    objects: ObjectStore
 
 
 @asynccontextmanager
@@ -56,11 +60,24 @@ async def open_services(
             loader = FeedLoader(
                 FeedFetcher(settings.feeds, feed_http), max_moves=settings.feeds.max_feed_moves
             )
-            catalog = Catalog(settings, pool, loader, apple)
+            jobs = EpisodeJobs(pool, make_queue(pool, settings.processing), settings.processing)
+            catalog = Catalog(settings, pool, loader, apple, jobs)
             auth = AuthService(settings, pool, clock)
             limiter = RateLimiter(redis, settings.redis)
-            accounts = Accounts(pool, auth, catalog, limiter, clock)
-            yield Services(settings, pool, redis, apple, catalog, auth, accounts, limiter, clock)
+            accounts = Accounts(pool, auth, catalog, limiter, clock, jobs)
+            yield Services(
+                settings,
+                pool,
+                redis,
+                apple,
+                catalog,
+                auth,
+                accounts,
+                limiter,
+                clock,
+                jobs,
+                ObjectStore(settings.s3),
+            )
     finally:
         await redis.aclose()
         await pool.close()

@@ -205,6 +205,28 @@ class ModelSettings(BaseModel):
     allow_video: bool = False  # video enclosures are refused unless this is set
 
 
+class ProcessingSettings(BaseModel):
+    """Episode processing: what gets queued, how jobs retry, and download limits."""
+
+    # Subscribing queues a podcast's newest N unprocessed episodes; refreshing queues new ones.
+    enqueue_newest: int = Field(default=3, ge=0, le=1000)
+    enqueue_on_refresh: bool = True
+    max_attempts: int = Field(default=3, ge=1, le=50)
+    backoff_base_s: float = Field(default=30.0, ge=0)
+    backoff_max_s: float = Field(default=3600.0, ge=0)
+    # A job's lease (visibility timeout), renewed every third of it while the worker lives.
+    lease_s: float = Field(default=300.0, ge=2)
+    poll_s: float = Field(default=10.0, gt=0)  # fallback poll when no NOTIFY arrives
+    concurrency: int = Field(default=2, ge=1, le=64)  # episodes at once per worker
+    worker_enabled: bool = True
+    # Enclosure downloads.
+    max_audio_bytes: int = Field(default=1024 * 2**20, gt=0)
+    download_timeout_s: float = Field(default=900.0, gt=0)
+    # Prefer the publisher's transcript (podcast:transcript) over speech recognition.
+    prefer_publisher_transcript: bool = True
+    transcribe_parallel_chunks: int = Field(default=4, ge=1, le=64)
+
+
 class DemoSettings(BaseModel):
     """The demo podcast that ships with the app."""
 
@@ -236,6 +258,7 @@ class Settings(BaseSettings):
     models: ModelSettings = ModelSettings()
     s3: S3Settings = S3Settings()
     lance: LanceSettings = LanceSettings()
+    processing: ProcessingSettings = ProcessingSettings()
     demo: DemoSettings = DemoSettings()
 
     @model_validator(mode="after")

@@ -13,7 +13,7 @@ from core.domain import Session, User
 
 Conn = AsyncConnection[Any]
 
-_USER = "id, email, display_name, password_changed_at, created_at, updated_at"
+_USER = "id, email, display_name, password_changed_at, created_at, updated_at, is_admin"
 _SESSION = "id, user_agent, created_at, last_used_at, revoked_at, revoked_reason"
 
 
@@ -174,5 +174,14 @@ async def revoke_session(conn: Conn, user_id: UUID, family_id: UUID, at: datetim
         "UPDATE token_families SET revoked_at = coalesce(revoked_at, %s), "
         "revoked_reason = coalesce(revoked_reason, 'user') WHERE id = %s AND user_id = %s",
         (at, family_id, user_id),
+    )
+    return cur.rowcount > 0
+
+
+async def set_admin(conn: Conn, email: str, is_admin: bool) -> bool:
+    """Grant or revoke operator rights; False when there is no such account."""
+    cur = await conn.execute(
+        "UPDATE users SET is_admin = %s, updated_at = now() WHERE email_key = %s",
+        (is_admin, email_key(email)),
     )
     return cur.rowcount > 0
