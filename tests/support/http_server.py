@@ -25,6 +25,10 @@ class Route:
     last_modified: str | None = None  # answer 304 when If-Modified-Since matches exactly
     delay_s: float = 0.0  # wait before answering (timeouts)
     chunked: bool = False  # send without Content-Length
+    # Send the body in pieces of ``drip_bytes`` with this pause before each (a slow drip that
+    # never trips a read timeout but does trip a wall-clock one).
+    drip_s: float = 0.0
+    drip_bytes: int = 1024
     # Computes a response from the query string instead (e.g. the fake Apple API).
     handler: Callable[[dict[str, list[str]]], tuple[int, bytes, dict[str, str]]] | None = None
 
@@ -82,27 +86,46 @@ class LoopbackHTTPServer:
                 if route.status == 200 and fresh:
                     self._send(304, b"", headers)
                     return
-                self._send(route.status, route.body, headers, chunked=route.chunked)
+                self._send(
+                    route.status,
+                    route.body,
+                    headers,
+                    chunked=route.chunked,
+                    drip=(route.drip_s, route.drip_bytes),
+                )
 
             def _send(
-                self, status: int, body: bytes, headers: dict[str, str], chunked: bool = False
+                self,
+                status: int,
+                body: bytes,
+                headers: dict[str, str],
+                chunked: bool = False,
+                drip: tuple[float, int] | None = None,
             ) -> None:
+                # Unpaced bodies go out as before: chunked in 16 KiB pieces, otherwise at once.
+                unpaced = (0.0, 16384 if chunked else max(len(body), 1))
+                pause, step = drip if drip and drip[0] > 0 else unpaced
                 try:
                     self.send_response(status)
                     for k, v in headers.items():
                         self.send_header(k, v)
                     if chunked:
                         self.send_header("Transfer-Encoding", "chunked")
-                        self.end_headers()
-                        for i in range(0, len(body), 16384):
-                            piece = body[i : i + 16384]
-                            self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
-                        self.wfile.write(b"0\r\n\r\n")
-                        return
-                    self.send_header("Content-Length", str(len(body)))
+                    else:
+                        self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    if body and status != 304:
-                        self.wfile.write(body)
+                    if status == 304:
+                        return
+                    for i in range(0, len(body), step):
+                        if pause:
+                            self.wfile.flush()
+                            time.sleep(pause)
+                        piece = body[i : i + step]
+                        if chunked:
+                            piece = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+                        self.wfile.write(piece)
+                    if chunked:
+                        self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test); nothing to do
 

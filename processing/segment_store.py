@@ -1,0 +1,413 @@
+"""The LanceDB side of episode processing: retrieval passages and episode summaries.
+
+Two tables, one row per passage (``segments``) and one per episode (``episode_summaries``).
+Rows are keyed by stable ids and written with ``merge_insert``, so a rerun replaces an episode's
+rows instead of duplicating them, and a re-segmentation that yields fewer passages leaves no
+stale ones behind. Several processor replicas may write different episodes to the same tables at
+once: Lance commits optimistically and rebases or retries conflicting commits itself; a bounded
+retry here is the backstop for when its own retries run out.
+
+Plain and synchronous (no Ray): callers on an event loop run these methods in a thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import lancedb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from core.clock import Clock, utc_now
+from models.types import ModelRef, RetrievalSegment, Summary
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+# Lance's messages for a lost optimistic commit. The writes here are idempotent and start from the
+# latest version, so rerunning one is always safe, even after an "incompatible" concurrent
+# Overwrite (a racing table creation).
+_CONFLICT_MARKERS = (
+    "retryable commit conflict",
+    "commit conflict for version",
+    "too many concurrent writers",
+    "incompatible transaction",
+)
+
+
+@dataclass(frozen=True)
+class EpisodeMeta:
+    """What the search tables repeat about an episode, so results need no database round trip."""
+
+    episode_id: str
+    podcast_id: str
+    episode_title: str
+    podcast_title: str
+    published_at: datetime | None = None  # timezone-aware
+
+
+def segments_schema(dimension: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("episode_id", pa.string(), nullable=False),
+            pa.field("podcast_id", pa.string(), nullable=False),
+            pa.field("index", pa.int32(), nullable=False),
+            pa.field("start_s", pa.float64(), nullable=False),
+            pa.field("end_s", pa.float64(), nullable=False),
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dimension), nullable=False),
+            pa.field("published_at", _TIMESTAMP, nullable=True),
+            pa.field("episode_title", pa.string(), nullable=False),
+            pa.field("podcast_title", pa.string(), nullable=False),
+            pa.field("segmenter_model", pa.string(), nullable=False),
+            pa.field("transcript_model", pa.string(), nullable=False),
+            pa.field("embedding_model", pa.string(), nullable=False),
+            pa.field("updated_at", _TIMESTAMP, nullable=False),
+        ]
+    )
+
+
+def summaries_schema(dimension: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("episode_id", pa.string(), nullable=False),
+            pa.field("podcast_id", pa.string(), nullable=False),
+            pa.field("summary", pa.string(), nullable=False),
+            pa.field("topics", pa.list_(pa.string()), nullable=False),
+            pa.field("chapters", pa.string(), nullable=False),  # JSON [{start_s, end_s, title}]
+            pa.field("vector", pa.list_(pa.float32(), dimension), nullable=False),
+            pa.field("llm_model", pa.string(), nullable=False),
+            pa.field("embedding_model", pa.string(), nullable=False),
+            pa.field("episode_title", pa.string(), nullable=False),
+            pa.field("podcast_title", pa.string(), nullable=False),
+            pa.field("published_at", _TIMESTAMP, nullable=True),
+            pa.field("updated_at", _TIMESTAMP, nullable=False),
+        ]
+    )
+
+
+def sql_string(value: str) -> str:
+    """``value`` as a SQL string literal for a Lance filter (single quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class SegmentStore:
+    """Passages and summaries of processed episodes in LanceDB, written idempotently."""
+
+    def __init__(
+        self,
+        db: lancedb.DBConnection,
+        dimension: int,
+        *,
+        segments_table: str = "segments",
+        summaries_table: str = "episode_summaries",
+        clock: Clock = utc_now,
+    ) -> None:
+        if dimension <= 0:
+            raise ValueError(f"The vector dimension must be positive, not {dimension}.")
+        self.dimension = dimension
+        self._clock = clock
+        self._segments = _open_or_create(db, segments_table, segments_schema(dimension))
+        self._summaries = _open_or_create(db, summaries_table, summaries_schema(dimension))
+
+    def write_episode(
+        self,
+        episode: EpisodeMeta,
+        segments: Sequence[RetrievalSegment],
+        vectors: npt.NDArray[np.floating[Any]],
+        summary: Summary | None,
+        summary_vector: npt.NDArray[np.floating[Any]] | None,
+        *,
+        embedding_model: ModelRef,
+    ) -> None:
+        """Replace the episode's passages with ``segments`` (row i embedded as ``vectors[i]``)
+        and upsert its summary; ``summary=None`` leaves any stored summary as it is.
+
+        The passages are one commit: matching ids are updated, new ones inserted, and the
+        episode's other rows deleted, so a reader never sees a half-replaced episode."""
+        if (summary is None) != (summary_vector is None):
+            raise ValueError("A summary and its vector come together: pass both or neither.")
+        _check_segments(episode, segments)
+        now = self._clock()
+        passages = self._segment_rows(episode, segments, vectors, embedding_model, now)
+        summary_row = None
+        if summary is not None and summary_vector is not None:
+            summary_row = self._summary_row(episode, summary, summary_vector, embedding_model, now)
+
+        started = time.perf_counter()
+        _merge(
+            self._segments,
+            "id",
+            passages,
+            replace_where=f"episode_id = {sql_string(episode.episode_id)}",
+            what=f"segments of episode {episode.episode_id}",
+        )
+        if summary_row is not None:
+            _merge(
+                self._summaries,
+                "episode_id",
+                summary_row,
+                what=f"summary of episode {episode.episode_id}",
+            )
+        log.info(
+            "stored episode %s: %d segments%s in %.2fs",
+            episode.episode_id,
+            len(segments),
+            " and its summary" if summary_row is not None else "",
+            time.perf_counter() - started,
+        )
+
+    def episode_segments(self, episode_id: str) -> list[dict[str, Any]]:
+        """The episode's passages (every column) in their order in the episode."""
+        _refresh(self._segments)
+        rows = (
+            self._segments.search()
+            .where(f"episode_id = {sql_string(episode_id)}")
+            .limit(None)
+            .to_arrow()
+        )
+        result: list[dict[str, Any]] = rows.sort_by("index").to_pylist()
+        return result
+
+    def count_segments(self, episode_id: str | None = None) -> int:
+        """Passages of one episode, or of all episodes."""
+        _refresh(self._segments)
+        if episode_id is None:
+            return self._segments.count_rows()
+        return self._segments.count_rows(f"episode_id = {sql_string(episode_id)}")
+
+    def episode_summary(self, episode_id: str) -> dict[str, Any] | None:
+        """The episode's summary row with ``chapters`` decoded from JSON, or None."""
+        _refresh(self._summaries)
+        rows = (
+            self._summaries.search()
+            .where(f"episode_id = {sql_string(episode_id)}")
+            .limit(None)
+            .to_arrow()
+            .to_pylist()
+        )
+        if not rows:
+            return None
+        row: dict[str, Any] = rows[0]
+        row["chapters"] = json.loads(row["chapters"])
+        return row
+
+    def delete_episode(self, episode_id: str) -> None:
+        """Remove the episode's passages and summary (nothing happens if there are none)."""
+        where = f"episode_id = {sql_string(episode_id)}"
+        for table in (self._segments, self._summaries):
+            _retry_on_conflict(
+                functools.partial(_delete, table, where),
+                what=f"episode {episode_id} from {table.name}",
+            )
+
+    def _check_vectors(
+        self, vectors: npt.NDArray[np.floating[Any]], rows: int, name: str
+    ) -> npt.NDArray[np.float32]:
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if rows == 1 and matrix.ndim == 1:
+            matrix = matrix.reshape(1, -1)
+        if matrix.shape != (rows, self.dimension):
+            raise ValueError(
+                f"{name} has shape {tuple(np.shape(vectors))}; expected "
+                f"({rows}, {self.dimension}): one {self.dimension}-dimensional vector "
+                + ("for the summary." if name == "summary_vector" else "per segment.")
+            )
+        if not np.isfinite(matrix).all():
+            raise ValueError(f"{name} contains NaN or infinite values.")
+        return matrix
+
+    def _segment_rows(
+        self,
+        episode: EpisodeMeta,
+        segments: Sequence[RetrievalSegment],
+        vectors: npt.NDArray[np.floating[Any]],
+        embedding_model: ModelRef,
+        now: datetime,
+    ) -> pa.Table:
+        matrix = self._check_vectors(vectors, len(segments), "vectors")
+        count = len(segments)
+        return pa.table(
+            {
+                "id": [s.id for s in segments],
+                "episode_id": [episode.episode_id] * count,
+                "podcast_id": [episode.podcast_id] * count,
+                "index": pa.array([s.index for s in segments], pa.int32()),
+                "start_s": pa.array([s.start_s for s in segments], pa.float64()),
+                "end_s": pa.array([s.end_s for s in segments], pa.float64()),
+                "text": [s.text for s in segments],
+                "vector": _vector_column(matrix, self.dimension),
+                "published_at": pa.array([_utc(episode.published_at)] * count, _TIMESTAMP),
+                "episode_title": [episode.episode_title] * count,
+                "podcast_title": [episode.podcast_title] * count,
+                "segmenter_model": [s.model.id for s in segments],
+                "transcript_model": [s.source.id for s in segments],
+                "embedding_model": [embedding_model.id] * count,
+                "updated_at": pa.array([now] * count, _TIMESTAMP),
+            },
+            schema=segments_schema(self.dimension),
+        )
+
+    def _summary_row(
+        self,
+        episode: EpisodeMeta,
+        summary: Summary,
+        vector: npt.NDArray[np.floating[Any]],
+        embedding_model: ModelRef,
+        now: datetime,
+    ) -> pa.Table:
+        matrix = self._check_vectors(vector, 1, "summary_vector")
+        chapters = [
+            {"start_s": c.start_s, "end_s": c.end_s, "title": c.title} for c in summary.chapters
+        ]
+        return pa.table(
+            {
+                "episode_id": [episode.episode_id],
+                "podcast_id": [episode.podcast_id],
+                "summary": [summary.summary],
+                "topics": [list(summary.topics)],
+                "chapters": [json.dumps(chapters, ensure_ascii=False)],
+                "vector": _vector_column(matrix, self.dimension),
+                "llm_model": [summary.model.id],
+                "embedding_model": [embedding_model.id],
+                "episode_title": [episode.episode_title],
+                "podcast_title": [episode.podcast_title],
+                "published_at": pa.array([_utc(episode.published_at)], _TIMESTAMP),
+                "updated_at": pa.array([now], _TIMESTAMP),
+            },
+            schema=summaries_schema(self.dimension),
+        )
+
+
+def _open_or_create(db: lancedb.DBConnection, name: str, schema: pa.Schema) -> lancedb.table.Table:
+    """The named table, created empty with ``schema`` if missing. Another process may create it
+    between our look and our create; Lance then says "already exists" or, when the two commits
+    race, reports a commit conflict or an incompatible transaction (or lets ours land as a
+    second, empty version). Whatever it says, if the table is now there we open it."""
+    try:
+        table = db.open_table(name)
+    except ValueError:
+        try:
+            table = db.create_table(name, schema=schema)
+        except (ValueError, RuntimeError) as exc:
+            try:
+                table = db.open_table(name)
+            except ValueError:
+                raise exc from None
+            log.info("LanceDB table %s was created by another process (%s); opened it", name, exc)
+    _check_schema(name, table.schema, schema)
+    return table
+
+
+def _refresh(table: lancedb.table.Table) -> None:
+    # A long-lived handle stays at the version it last saw unless the connection was opened with
+    # a read_consistency_interval: reads would miss other replicas' writes, and a write based on
+    # a version older than a concurrent re-creation (an Overwrite) cannot be rebased. A few ms.
+    table.checkout_latest()  # type: ignore[no-untyped-call]
+
+
+def _check_schema(name: str, actual: pa.Schema, expected: pa.Schema) -> None:
+    problems = []
+    for field in expected:
+        index = actual.get_field_index(field.name)
+        if index < 0:
+            problems.append(f"{field.name} is missing")
+        elif actual.field(index).type != field.type:
+            problems.append(f"{field.name} is {actual.field(index).type}, not {field.type}")
+    if problems:
+        raise ValueError(
+            f"LanceDB table {name!r} does not have the expected columns ({'; '.join(problems)}). "
+            "Vectors of another model or dimension belong in a table of another name."
+        )
+
+
+def _check_segments(episode: EpisodeMeta, segments: Sequence[RetrievalSegment]) -> None:
+    others = {s.episode_id for s in segments} - {episode.episode_id}
+    if others:
+        raise ValueError(
+            f"Segments of episode(s) {sorted(others)} were passed for {episode.episode_id}."
+        )
+    ids = [s.id for s in segments]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"Segment ids repeat within episode {episode.episode_id}.")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError("published_at must be timezone-aware.")
+    return moment.astimezone(UTC)
+
+
+def _vector_column(matrix: npt.NDArray[np.float32], dimension: int) -> pa.FixedSizeListArray:
+    flat = pa.array(np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1), pa.float32())
+    return pa.FixedSizeListArray.from_arrays(flat, dimension)
+
+
+def _merge(
+    table: lancedb.table.Table,
+    on: str,
+    rows: pa.Table,
+    *,
+    replace_where: str | None = None,
+    what: str,
+) -> None:
+    """Upsert ``rows`` on ``on``; with ``replace_where``, also delete the table's rows matching it
+    that ``rows`` does not have, in the same commit."""
+
+    def run() -> object:
+        _refresh(table)
+        builder = table.merge_insert(on).when_matched_update_all().when_not_matched_insert_all()
+        if replace_where is not None:
+            builder = builder.when_not_matched_by_source_delete(replace_where)
+        return builder.execute(rows)
+
+    _retry_on_conflict(run, what=what)
+
+
+def _delete(table: lancedb.table.Table, where: str) -> None:
+    _refresh(table)
+    table.delete(where)
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    message = str(exc).lower()
+    return any(marker in message for marker in _CONFLICT_MARKERS)
+
+
+def _retry_on_conflict(
+    operation: Callable[[], T], *, what: str, attempts: int = 4, base_delay_s: float = 0.2
+) -> T:
+    """Run ``operation``; rerun it after a jittered pause when its commit lost to concurrent
+    writers (up to ``attempts`` runs in all). Other errors pass straight through."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return operation()
+        except (RuntimeError, OSError) as exc:
+            if attempt == attempts or not _is_conflict(exc):
+                raise
+            # Jitter only spreads retries apart; it needs no cryptographic randomness.
+            delay = base_delay_s * 2 ** (attempt - 1) * (0.5 + random.random())  # noqa: S311
+            log.warning(
+                "commit conflict writing %s (attempt %d of %d); retrying in %.2fs: %s",
+                what,
+                attempt,
+                attempts,
+                delay,
+                exc,
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")
