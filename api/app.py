@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
 from api.middleware import AccessLog, BodyLimit, RateLimit, SecurityHeaders
-from api.routes import auth, demo, discovery, episodes, health, me, opml, podcasts
+from api.routes import auth, demo, discovery, episodes, health, jobs, me, opml, podcasts
 from core.clock import Clock, utc_now
 from core.services import open_services
 from core.settings import Settings
@@ -33,7 +33,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, auth, me, discovery, podcasts, episodes, opml):
+    for module in (health, auth, me, discovery, podcasts, episodes, jobs, opml):
         app.include_router(module.router)
     if settings.demo.enabled:
         app.include_router(demo.router)

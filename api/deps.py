@@ -85,3 +85,13 @@ def get_auth(request: Request) -> AuthService:
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 AuthDep = Annotated[AuthService, Depends(get_auth)]
+
+
+async def get_admin(principal: CurrentUser) -> Principal:
+    """Operators only (``tmm admin grant EMAIL``)."""
+    if not principal.user.is_admin:
+        raise CatalogError("forbidden", "This needs operator rights.", ErrorKind.FORBIDDEN)
+    return principal
+
+
+AdminUser = Annotated[Principal, Depends(get_admin)]

@@ -77,6 +77,18 @@ class TranscriptOut(Out):
     rel: str | None = None
 
 
+class ChapterOut(BaseModel):
+    start_s: float
+    end_s: float
+    title: str
+
+
+class SummaryOut(BaseModel):
+    summary: str
+    topics: list[str]
+    chapters: list[ChapterOut]
+
+
 class EpisodeOut(Out):
     id: UUID
     podcast_id: UUID
@@ -100,7 +112,21 @@ class EpisodeOut(Out):
     chapters_url: str | None
     chapters_type: str | None
     transcripts: list[TranscriptOut]
-    status: str
+    status: Literal["new", "queued", "processing", "done", "failed"] = Field(
+        description="Processing: queued, processing (see processing_step), done, or failed "
+        "(see error_code/error_message; operators can retry it)."
+    )
+    processing_step: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    processed_at: datetime | None = None
+    transcript_source: Literal["publisher", "asr"] | None = None
+    transcript_model: str | None = None
+    segmenter_model: str | None = None
+    llm_model: str | None = None
+    embedding_model: str | None = None
+    segment_count: int | None = None
+    summary: SummaryOut | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -180,3 +206,18 @@ class ReadyOut(BaseModel):
     schema_version: int | None
     schema_latest: int
     problems: list[str]
+
+
+class FailedJobOut(Out):
+    job_id: int
+    episode_id: UUID
+    episode_title: str | None
+    podcast_id: UUID | None
+    attempts: int
+    error_code: str | None
+    error: str | None
+    failed_at: datetime
+
+
+class FailedJobList(BaseModel):
+    items: list[FailedJobOut]

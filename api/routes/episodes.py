@@ -1,17 +1,80 @@
-"""Single episodes."""
+"""Single episodes: metadata with processing status and summary, and the transcript."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Literal
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Response
 
-from api.deps import CatalogDep
-from api.schemas import ERROR_RESPONSES, EpisodeOut
+from api.deps import CatalogDep, ServicesDep
+from api.schemas import ERROR_RESPONSES, EpisodeOut, SummaryOut
+from core.errors import CatalogError, ErrorKind
+from core.objects import StorageError
+from models.captions import to_srt, to_vtt, transcript_from_dict
 
 router = APIRouter(prefix="/episodes", tags=["episodes"])
+
+_MEDIA = {
+    "json": "application/json",
+    "vtt": "text/vtt; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+}
+
+
+def _not_ready(what: str, status: str) -> CatalogError:
+    return CatalogError(
+        f"{what}_not_ready",
+        f"The episode has no {what} yet: it is {status}.",
+        ErrorKind.CONFLICT,
+        details={"status": status},
+    )
 
 
 @router.get("/{episode_id}", response_model=EpisodeOut, responses=ERROR_RESPONSES)
 async def get_episode(episode_id: UUID, catalog: CatalogDep) -> EpisodeOut:
     return EpisodeOut.model_validate(await catalog.get_episode(episode_id))
+
+
+@router.get("/{episode_id}/summary", response_model=SummaryOut, responses=ERROR_RESPONSES)
+async def get_summary(episode_id: UUID, catalog: CatalogDep) -> SummaryOut:
+    """The LLM's summary, topics and chapter titles (409 until the episode is processed)."""
+    episode = await catalog.get_episode(episode_id)
+    if episode.summary is None:
+        raise _not_ready("summary", episode.status)
+    return SummaryOut.model_validate(episode.summary)
+
+
+@router.get(
+    "/{episode_id}/transcript",
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {m.split(";")[0]: {} for m in _MEDIA.values()}},
+    },
+)
+async def get_transcript(
+    episode_id: UUID,
+    services: ServicesDep,
+    format: Literal["json", "vtt", "srt"] = Query(
+        "json", description="json (segments with word timings), vtt or srt captions"
+    ),
+) -> Response:
+    """The episode's transcript (409 until processed)."""
+    episode = await services.catalog.get_episode(episode_id)
+    if episode.status != "done" or not episode.transcript_key:
+        raise _not_ready("transcript", episode.status)
+    try:
+        document = await asyncio.to_thread(services.objects.get_json, episode.transcript_key)
+    except StorageError as exc:
+        raise CatalogError(
+            "transcript_unavailable",
+            "The transcript could not be read from storage right now; try again shortly.",
+            ErrorKind.UNAVAILABLE,
+        ) from exc
+    if format == "json":
+        return Response(json.dumps(document), media_type=_MEDIA["json"])
+    transcript = transcript_from_dict(document)
+    body = to_vtt(transcript) if format == "vtt" else to_srt(transcript)
+    return Response(body, media_type=_MEDIA[format])

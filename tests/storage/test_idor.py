@@ -59,6 +59,39 @@ async def get_episode(w: World) -> None:
     await _public_catalog(w, "GET", f"/episodes/{w.episode_id}")
 
 
+async def _same_for_everyone(w: World, method: str, path: str, status: int) -> None:
+    """Shared (catalog, demo) or operator-only routes: A and B get the same answer."""
+    as_a = await w.http.request(method, path, headers=bearer(w.a))
+    as_b = await w.http.request(method, path, headers=bearer(w.b))
+    assert as_a.status_code == as_b.status_code == status, (as_a.text, as_b.text)
+    assert as_a.content == as_b.content
+    assert w.a["session_id"].encode() not in as_b.content
+
+
+async def get_summary(w: World) -> None:  # not processed here: the same 409 for both
+    await _same_for_everyone(w, "GET", f"/episodes/{w.episode_id}/summary", 409)
+
+
+async def get_transcript(w: World) -> None:
+    await _same_for_everyone(w, "GET", f"/episodes/{w.episode_id}/transcript", 409)
+
+
+async def retry_job(w: World) -> None:  # neither is an operator
+    await _same_for_everyone(w, "POST", "/jobs/1/retry", 403)
+
+
+# The demo's files are public and off in this app (test_demo_files covers them on): the same
+# 404 for both.
+async def demo_audio(w: World) -> None:
+    for method in ("GET", "HEAD"):
+        await _same_for_everyone(w, method, "/demo/audio/tmm-demo-0001.mp3", 404)
+
+
+async def demo_transcript(w: World) -> None:
+    for method in ("GET", "HEAD"):
+        await _same_for_everyone(w, method, "/demo/transcripts/tmm-demo-0003.vtt", 404)
+
+
 async def refresh_podcast(w: World) -> None:
     await _public_catalog(w, "POST", f"/podcasts/{w.podcast_id}/refresh")
 
@@ -93,6 +126,13 @@ MATRIX: dict[tuple[str, str], Check] = {
     ("GET", "/podcasts/{podcast_id}/episodes"): get_episodes,
     ("POST", "/podcasts/{podcast_id}/refresh"): refresh_podcast,
     ("GET", "/episodes/{episode_id}"): get_episode,
+    ("GET", "/episodes/{episode_id}/summary"): get_summary,
+    ("GET", "/episodes/{episode_id}/transcript"): get_transcript,
+    ("POST", "/jobs/{job_id}/retry"): retry_job,
+    ("GET", "/demo/audio/{name}"): demo_audio,
+    ("HEAD", "/demo/audio/{name}"): demo_audio,
+    ("GET", "/demo/transcripts/{name}"): demo_transcript,
+    ("HEAD", "/demo/transcripts/{name}"): demo_transcript,
     ("PUT", "/me/subscriptions/{podcast_id}"): subscribe,
     ("DELETE", "/me/subscriptions/{podcast_id}"): unsubscribe,
     ("DELETE", "/me/sessions/{session_id}"): revoke_session,
