@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run Tell Me More locally. `make run` and `make test` call this.
 #   scripts/dev.sh setup        virtualenv + pinned dependencies + local services
-#   scripts/dev.sh run          setup, migrate, load the demo podcast, serve the API on :8000
+#   scripts/dev.sh run          setup, migrate, start Ray + the Serve apps on :8000, process the demo
 #   scripts/dev.sh test [ARGS]  setup, lint, type-check, pytest (ARGS go to pytest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,9 +54,9 @@ case $cmd in
     setup
     export TMM_DEMO__ENABLED=true TMM_FEEDS__ALLOW_PRIVATE_HOSTS=true
     tmm db migrate
-    tmm demo load
-    echo "API on http://127.0.0.1:8000 (docs at /docs); Ctrl-C stops it."
-    exec tmm api serve
+    # A private local Ray cluster with the Serve apps on 127.0.0.1:8000; the demo podcast is
+    # loaded and its episodes processed (searchable about a minute after the models are up).
+    exec tmm-serve run --demo
     ;;
   test)
     setup

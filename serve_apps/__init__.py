@@ -1,5 +1,10 @@
-"""Ray Serve deployments (one per file) and the one builder that composes them.
+"""Ray Serve deployments, one per file, composed by :mod:`serve_apps.builder`.
 
-Adapters only: the ingress wraps ``api/``'s FastAPI app and the model deployments wrap
-``models/``. Arrives with the online-system work; nothing here yet.
+- :mod:`serve_apps.ingress`: the FastAPI app from ``api/`` as the HTTP ingress;
+- :mod:`serve_apps.transcriber`: Whisper, one chunk of audio per call;
+- :mod:`serve_apps.embedder`: sentence embeddings, batched with ``@serve.batch``;
+- :mod:`serve_apps.llm`: the summarizer's LLM through ``ray.serve.llm`` (OpenAI-compatible);
+- :mod:`serve_apps.processor`: takes episode jobs from the queue and runs them through the models.
+
+These are thin adapters: the work is done by ``api/``, ``models/`` and ``processing/``.
 """

@@ -1,0 +1,174 @@
+"""The one builder: composes the deployments into Tell Me More's two Serve applications.
+
+- ``tellmemore`` (route ``/``): the API ingress, the transcriber, the embedder and the episode
+  processor; ``build_app`` is its import path for Serve config files.
+- ``llm`` (route ``/llm``): the OpenAI-compatible LLM app from ``ray.serve.llm`` (an app has one
+  ingress, and that one is Ray's); ``build_llm_app``.
+
+Both read their arguments through :class:`AppOptions` — resources, replicas, autoscaling — which
+refuses unknown keys, so a typo in a config file fails the deploy instead of being ignored. The
+settings come from the environment of the process that builds (``TMM_*``), built once here and
+passed to every deployment explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from ray.serve.deployment import Application, Deployment
+
+from core.settings import Settings
+from serve_apps.embedder import EmbedderDeployment
+from serve_apps.ingress import ApiIngress
+from serve_apps.llm import build_llm, llm_config, served_name
+from serve_apps.processor import Processor
+from serve_apps.transcriber import Transcriber
+
+APP_NAME = "tellmemore"
+LLM_APP_NAME = "llm"
+LLM_ROUTE = "/llm"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Autoscaling(_Strict):
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=1, ge=1)
+    target_ongoing_requests: float = Field(default=2.0, gt=0)
+    upscale_delay_s: float = Field(default=30.0, ge=0)
+    downscale_delay_s: float = Field(default=600.0, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError("max_replicas must be at least min_replicas")
+        return self
+
+
+class DeploymentOptions(_Strict):
+    """How one deployment runs: resources per replica, and a fixed count or autoscaling."""
+
+    num_cpus: float = Field(default=1.0, ge=0)
+    num_gpus: float = Field(default=0.0, ge=0)
+    memory_gb: float | None = Field(default=None, gt=0)
+    num_replicas: int | None = Field(default=1, ge=1)
+    autoscaling: Autoscaling | None = None
+    max_ongoing_requests: int = Field(default=5, ge=1)
+
+    def as_options(self) -> dict[str, Any]:
+        actor: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}
+        if self.memory_gb is not None:
+            actor["memory"] = int(self.memory_gb * 2**30)
+        options: dict[str, Any] = {
+            "ray_actor_options": actor,
+            "max_ongoing_requests": self.max_ongoing_requests,
+        }
+        if self.autoscaling is not None:
+            options["autoscaling_config"] = self.autoscaling.model_dump()
+            options["num_replicas"] = "auto"
+        else:
+            options["num_replicas"] = self.num_replicas
+        return options
+
+
+class EmbedderOptions(DeploymentOptions):
+    max_batch_size: int = Field(default=32, ge=1, le=1024)
+    batch_wait_timeout_s: float = Field(default=0.01, ge=0, le=5)
+
+
+class LLMOptions(_Strict):
+    """The LLM app: on CPU a placement bundle of ``num_cpus``; on GPU an accelerator type."""
+
+    accelerator_type: str | None = None  # e.g. "A10G" on g5 nodes; None runs vLLM on CPU
+    num_cpus: float = Field(default=1.0, gt=0)
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=1, ge=1)
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class AppOptions(_Strict):
+    """Everything a Serve config's ``args`` may say, for both applications."""
+
+    ingress: DeploymentOptions = DeploymentOptions(num_cpus=0.5, max_ongoing_requests=200)
+    transcriber: DeploymentOptions = DeploymentOptions(num_cpus=1.0, max_ongoing_requests=4)
+    embedder: EmbedderOptions = EmbedderOptions(num_cpus=0.5, max_ongoing_requests=256)
+    processor: DeploymentOptions = DeploymentOptions(num_cpus=0.25, max_ongoing_requests=8)
+    llm: LLMOptions = LLMOptions()
+    # Where the processor reaches the LLM app; default: this node's Serve proxy.
+    llm_base_url: str | None = None
+
+
+def compose(settings: Settings, options: AppOptions) -> Application:
+    """The ``tellmemore`` application, from explicit settings (tests and the local runner)."""
+    transcriber = (
+        _deployment(Transcriber).options(**options.transcriber.as_options()).bind(settings)
+    )
+    embedder = (
+        _deployment(EmbedderDeployment)
+        .options(
+            **options.embedder.as_options(),
+            user_config={
+                "max_batch_size": options.embedder.max_batch_size,
+                "batch_wait_timeout_s": options.embedder.batch_wait_timeout_s,
+            },
+        )
+        .bind(settings)
+    )
+    processor = (
+        _deployment(Processor)
+        .options(**options.processor.as_options())
+        .bind(processor_settings(settings, options), transcriber, embedder)
+    )
+    app: Application = (
+        _deployment(ApiIngress)
+        .options(**options.ingress.as_options())
+        .bind(settings, embedder=embedder, processor=processor)
+    )
+    return app
+
+
+def _deployment(decorated: object) -> Deployment:
+    """``@serve.deployment`` classes are Deployments at run time; Ray's stubs do not say so."""
+    return cast(Deployment, decorated)
+
+
+def compose_llm(settings: Settings, options: AppOptions) -> Application:
+    """The ``llm`` application."""
+    llm = options.llm
+    return build_llm(
+        llm_config(
+            settings,
+            accelerator_type=llm.accelerator_type,
+            cpus_per_replica=llm.num_cpus,
+            min_replicas=llm.min_replicas,
+            max_replicas=llm.max_replicas,
+            engine_kwargs=llm.engine_kwargs,
+        )
+    )
+
+
+def processor_settings(settings: Settings, options: AppOptions) -> Settings:
+    """The processor reaches the LLM app over its OpenAI-compatible route."""
+    base_url = options.llm_base_url or f"http://127.0.0.1:{settings.api.port}{LLM_ROUTE}/v1"
+    llm = settings.models.llm.model_copy(
+        update={
+            "backend": "openai",
+            "base_url": base_url,
+            "served_model_name": served_name(settings),
+        }
+    )
+    models = settings.models.model_copy(update={"llm": llm})
+    return settings.model_copy(update={"models": models})
+
+
+def build_app(args: dict[str, Any]) -> Application:
+    """Import path for Serve configs: ``serve_apps.builder:build_app``."""
+    return compose(Settings(), AppOptions.model_validate(args))
+
+
+def build_llm_app(args: dict[str, Any]) -> Application:
+    """Import path for Serve configs: ``serve_apps.builder:build_llm_app``."""
+    return compose_llm(Settings(), AppOptions.model_validate(args))

@@ -1,0 +1,38 @@
+"""The HTTP ingress: the FastAPI app from ``api/``, built inside each replica.
+
+The app is built at replica start (``__serve_build_asgi_app__``) from the settings the builder
+passed, so a replica opens its own database pool and Redis client in the app's lifespan, exactly
+as under plain uvicorn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from api.app import create_app
+from core.logs import configure_logging
+from core.settings import Settings
+
+
+@serve.deployment(name="Api")
+@serve.ingress()
+class ApiIngress:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: DeploymentHandle[Any] | None = None,
+        processor: DeploymentHandle[Any] | None = None,
+    ) -> None:
+        configure_logging(settings)
+        self._settings = settings
+        # Handles the routes will call (query embeddings for search); binding the processor
+        # here is also what makes it part of this application.
+        self.embedder = embedder
+        self.processor = processor
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_app(self._settings)

@@ -1,0 +1,158 @@
+"""Run Tell Me More on a local Ray cluster: ``tmm-serve run`` (what ``make run`` calls).
+
+Starts a private Ray cluster on loopback (never attaching to someone else's), the two Serve
+applications on ``settings.api.host:port``, and, with ``--demo``, loads the demo podcast and
+queues its episodes so they are searchable a minute later. Ctrl-C stops exactly what it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+
+from core.logs import configure_logging
+from core.settings import Settings, load_settings
+from serve_apps.builder import APP_NAME, LLM_APP_NAME, LLM_ROUTE, AppOptions, compose, compose_llm
+
+# Ray reads these when its processes start: no usage reporting, no token auth on a loopback
+# cluster, gRPC servers kept on loopback, and Serve's throughput-optimized proxy path.
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    url: str
+    llm_url: str
+
+
+def start_ray(*, num_cpus: int, object_store_mb: int = 512) -> None:
+    """A private local Ray cluster on loopback (``address="local"`` never attaches elsewhere)."""
+    import ray
+
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        include_dashboard=False,
+        object_store_memory=object_store_mb * 2**20,
+        _node_ip_address="127.0.0.1",
+        configure_logging=False,
+        log_to_driver=False,
+    )
+
+
+def deploy(
+    settings: Settings, options: AppOptions, *, with_llm: bool = True, timeout_s: float = 600
+) -> LocalCluster:
+    """Start Serve on ``settings.api`` and deploy both applications (the LLM first: the
+    processor's summaries need it)."""
+    from ray import serve
+
+    serve.start(
+        http_options={"host": settings.api.host, "port": settings.api.port},
+        grpc_options={"port": 0},
+    )
+    if with_llm:
+        serve.run(compose_llm(settings, options), name=LLM_APP_NAME, route_prefix=LLM_ROUTE,
+                  blocking=False)  # fmt: skip
+    serve.run(compose(settings, options), name=APP_NAME, route_prefix="/", blocking=False)
+    wait_until_running([APP_NAME, *([LLM_APP_NAME] if with_llm else [])], timeout_s)
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    return LocalCluster(url=base, llm_url=f"{base}{LLM_ROUTE}/v1")
+
+
+def wait_until_running(names: list[str], timeout_s: float) -> None:
+    from ray import serve
+    from ray.serve.schema import ApplicationStatus
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        apps = serve.status().applications
+        states = {n: apps[n].status if n in apps else None for n in names}
+        if all(s == ApplicationStatus.RUNNING for s in states.values()):
+            return
+        failed = [n for n, s in states.items() if s == ApplicationStatus.DEPLOY_FAILED]
+        if failed:
+            raise RuntimeError(f"Serve applications failed to deploy: {failed}: "
+                               f"{[apps[n].message for n in failed]}")  # fmt: skip
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Serve applications not running after {timeout_s:.0f} s: {states}")
+        time.sleep(1)
+
+
+app = typer.Typer(help="Tell Me More on Ray Serve.", no_args_is_help=True)
+
+
+@app.command("run")
+def run(
+    demo: Annotated[bool, typer.Option(help="Load the demo podcast and process it")] = False,
+    num_cpus: Annotated[int, typer.Option(help="Logical CPUs for the local Ray cluster")] = 8,
+    llm: Annotated[bool, typer.Option(help="Deploy the LLM app (summaries need it)")] = True,
+) -> None:
+    """Start a local Ray cluster and the Serve apps; Ctrl-C stops them."""
+    import ray
+    from ray import serve
+
+    settings = load_settings()
+    configure_logging(settings)
+    start_ray(num_cpus=num_cpus)
+    try:
+        started = time.monotonic()
+        cluster = deploy(settings, AppOptions(), with_llm=llm)
+        took = time.monotonic() - started
+        typer.echo(
+            f"Tell Me More on {cluster.url} (docs {cluster.url}/docs), "
+            f"LLM on {cluster.llm_url}, ready in {took:.0f} s"
+        )
+        if demo:
+            typer.echo(asyncio.run(_load_demo(settings)))
+        typer.echo("Ctrl-C stops it.")
+        stop = asyncio.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.is_set():
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+    finally:
+        serve.shutdown()  # type: ignore[no-untyped-call]
+        ray.shutdown()
+
+
+async def _load_demo(settings: Settings) -> str:
+    from uuid import UUID
+
+    from core.demo import render_demo_feed
+    from core.errors import CatalogError
+    from core.services import open_services
+
+    base = f"http://{settings.api.host}:{settings.api.port}/"
+    async with open_services(settings, wait_for_db=True) as services:
+        try:
+            added = await services.catalog.add_document(
+                base + "demo/feed.xml", render_demo_feed(base)
+            )
+            podcast_id = added.podcast_id
+        except CatalogError as exc:
+            if exc.code != "podcast_exists":
+                raise
+            podcast_id = UUID(exc.details["podcast_id"])
+        queued = await services.jobs.enqueue_newest(podcast_id, 1000)
+    return (
+        f"demo podcast {podcast_id}: {len(queued)} episodes queued; follow them at "
+        f"{base}podcasts/{podcast_id}/episodes"
+    )

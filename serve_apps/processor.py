@@ -1,0 +1,116 @@
+"""Episode processing as a deployment: each replica runs a worker loop on the job queue.
+
+Models are reached through the other deployments' handles (Whisper chunks fan out over the
+transcriber replicas, passages are batched by the embedder) and the LLM through its
+OpenAI-compatible route. Scaling the processor scales how many episodes run at once; a replica
+that dies leaves its jobs to be reclaimed when their leases expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from core.db.pool import make_pool
+from core.episode_jobs import make_queue
+from core.feeds.fetch import FeedFetcher, make_http_client
+from core.lance import connect
+from core.logs import configure_logging
+from core.objects import ObjectStore
+from core.settings import Settings
+from models.summarizer.backends import OpenAIChat
+from models.summarizer.summarizer import Summarizer
+from models.types import Embeddings, RetrievalSegment, Summary, Transcript
+from processing.episode import EpisodeProcessor
+from processing.ports import Models
+from processing.segment_store import SegmentStore
+from processing.worker import EpisodeWorker
+
+log = logging.getLogger(__name__)
+
+
+# Shutdown waits for running episodes to reach a checkpoint (see __del__), beyond the 20 s default.
+@serve.deployment(name="Processor", graceful_shutdown_timeout_s=60)
+class Processor:
+    async def __init__(  # type: ignore[misc]  # Serve awaits async constructors
+        self,
+        settings: Settings,
+        transcriber: DeploymentHandle[Any],
+        embedder: DeploymentHandle[Any],
+    ) -> None:
+        configure_logging(settings)
+        self._settings = settings
+        self._transcriber = transcriber
+        self._embedder = embedder
+        llm = settings.models.llm
+        self._summarizer = Summarizer(
+            OpenAIChat(llm, concurrency=4), max_output_tokens=llm.max_output_tokens
+        )
+        self._pool = make_pool(settings.database, name="tellmemore-processor")
+        await self._pool.open(wait=False)
+        self._http = make_http_client(settings.feeds)
+        dimension = int(await embedder.dimension.remote())
+        store = SegmentStore(connect(settings.lance, settings.s3), dimension)
+        models = Models(
+            transcribe=self._transcribe,
+            summarize=self._summarize,
+            embed=self._embed,
+            embedding_dimension=dimension,
+        )
+        processor = EpisodeProcessor(
+            settings,
+            self._pool,
+            ObjectStore(settings.s3),
+            store,
+            models,
+            FeedFetcher(settings.feeds, self._http),
+        )
+        self._worker = EpisodeWorker(
+            make_queue(self._pool, settings.processing),
+            processor,
+            self._pool,
+            settings.processing,
+            settings.database.url,
+        )
+        self._loop: asyncio.Task[None] | None = None
+        if settings.processing.worker_enabled:
+            self._loop = asyncio.create_task(self._worker.run())
+
+    async def _transcribe(self, samples: npt.NDArray[np.float32], offset_s: float) -> Transcript:
+        result: Transcript = await self._transcriber.transcribe.remote(samples, offset_s)
+        return result
+
+    async def _embed(self, texts: Sequence[str]) -> Embeddings:
+        result: Embeddings = await self._embedder.embed_passages.remote(list(texts))
+        return result
+
+    async def _summarize(self, segments: Sequence[RetrievalSegment], title: str | None) -> Summary:
+        return await asyncio.to_thread(self._summarizer.summarize, segments, title=title)
+
+    def check_health(self) -> None:
+        """Serve restarts a replica whose worker loop died."""
+        if self._loop is not None and self._loop.done():
+            raise RuntimeError("the episode worker loop stopped")
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "worker": self._worker.name,
+            "processed": self._worker.processed,
+            "failed": self._worker.failed,
+        }
+
+    async def __del__(self) -> None:
+        self._worker.stop()
+        if self._loop is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._loop, 30)
+        await self._http.aclose()
+        await self._pool.close()
