@@ -82,9 +82,11 @@ def online_settings(
     )
 
 
-@pytest.fixture(scope="session")
+# Module scope (there is one module here, so one cluster per session): the processor replicas
+# must be gone before other tiers run, or they would take those tests' queued episodes.
+@pytest.fixture(scope="module")
 def online(online_settings: Settings) -> Iterator[Online]:
-    """Ray + Serve, started once; stopped (only what this session started) at the end."""
+    """Ray + Serve, started once; stopped (only what this session started) after the module."""
     import ray
     from ray import serve
 
