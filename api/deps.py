@@ -14,17 +14,19 @@ from core.services import Services
 from core.settings import Settings
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_catalog(request: Request) -> Catalog:
-    return get_services(request).catalog
+async def get_catalog(request: Request) -> Catalog:
+    services: Services = request.app.state.services
+    return services.catalog
 
 
-def get_settings(request: Request) -> Settings:
-    return get_services(request).settings
+async def get_settings(request: Request) -> Settings:
+    services: Services = request.app.state.services
+    return services.settings
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -71,15 +73,18 @@ async def get_principal(request: Request) -> Principal:
             "Sign in: this route needs an access token.",
             ErrorKind.UNAUTHORIZED,
         )
-    return await get_services(request).auth.authenticate(token.strip())
+    services: Services = request.app.state.services
+    return await services.auth.authenticate(token.strip())
 
 
-def get_accounts(request: Request) -> Accounts:
-    return get_services(request).accounts
+async def get_accounts(request: Request) -> Accounts:
+    services: Services = request.app.state.services
+    return services.accounts
 
 
-def get_auth(request: Request) -> AuthService:
-    return get_services(request).auth
+async def get_auth(request: Request) -> AuthService:
+    services: Services = request.app.state.services
+    return services.auth
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]

@@ -38,12 +38,16 @@ class LocalCluster:
     llm_url: str
 
 
-def start_ray(*, num_cpus: int, object_store_mb: int = 512) -> None:
-    """A private local Ray cluster on loopback (``address="local"`` never attaches elsewhere)."""
-    import ray
-
+def set_ray_env() -> None:
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def start_ray(*, num_cpus: int, object_store_mb: int = 512) -> None:
+    """A private local Ray cluster on loopback (``address="local"`` never attaches elsewhere)."""
+    set_ray_env()
+    import ray
+
     ray.init(
         address="local",
         num_cpus=num_cpus,
@@ -97,6 +101,11 @@ def wait_until_running(names: list[str], timeout_s: float) -> None:
 app = typer.Typer(help="Tell Me More on Ray Serve.", no_args_is_help=True)
 
 
+@app.callback()
+def main() -> None:
+    """Tell Me More on Ray Serve (a command group, so ``tmm-serve run`` is spelled as such)."""
+
+
 @app.command("run")
 def run(
     demo: Annotated[bool, typer.Option(help="Load the demo podcast and process it")] = False,
@@ -104,6 +113,7 @@ def run(
     llm: Annotated[bool, typer.Option(help="Deploy the LLM app (summaries need it)")] = True,
 ) -> None:
     """Start a local Ray cluster and the Serve apps; Ctrl-C stops them."""
+    set_ray_env()  # before Ray is imported: some of it is read at import time
     import ray
     from ray import serve
 
