@@ -10,19 +10,45 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
 from api.middleware import AccessLog, BodyLimit, RateLimit, SecurityHeaders
-from api.routes import auth, demo, discovery, episodes, health, jobs, me, opml, podcasts
+from api.routes import (
+    auth,
+    demo,
+    discovery,
+    episodes,
+    health,
+    history,
+    jobs,
+    me,
+    metrics,
+    notifications,
+    opml,
+    playlists,
+    podcasts,
+    search,
+    tellmemore,
+)
 from core.clock import Clock, utc_now
+from core.search.ports import TextEmbedder
 from core.services import open_services
 from core.settings import Settings
+from models.embedder import LocalTextEmbedder
 
 
-def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    text_embedder: TextEmbedder | None = None,
+) -> FastAPI:
     """The API with its services opened for the app's lifetime; ``clock`` is injectable so
-    token expiry can be tested without waiting."""
+    token expiry can be tested without waiting. Search embeds queries with ``text_embedder``
+    (the Serve ingress passes its embedder deployment); by default the model is loaded in this
+    process on the first search."""
+    embedder = text_embedder or LocalTextEmbedder(settings.models.embedder)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings, clock=clock) as services:
+        async with open_services(settings, clock=clock, text_embedder=embedder) as services:
             app.state.services = services
             yield
 
@@ -33,7 +59,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, auth, me, discovery, podcasts, episodes, jobs, opml):
+    routers = (health, auth, me, discovery, podcasts, episodes, jobs, opml, playlists, history)
+    for module in (*routers, notifications, search, tellmemore, metrics):
         app.include_router(module.router)
     if settings.demo.enabled:
         app.include_router(demo.router)
@@ -50,8 +77,14 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         CORSMiddleware,
         allow_origins=settings.api.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type"],
-        expose_headers=["Location", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining"],
+        allow_headers=["Authorization", "Content-Type", "If-Match"],
+        expose_headers=[
+            "Location",
+            "ETag",
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+        ],
         max_age=600,
     )
     return app

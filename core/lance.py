@@ -6,6 +6,7 @@ Lance reads S3 itself (not through boto3), so it gets the same endpoint and keys
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import lancedb
@@ -33,11 +34,33 @@ def lance_uri(lance: LanceSettings, s3: S3Settings) -> str:
     return str(Path(lance.location) / lance.prefix)
 
 
-def connect(lance: LanceSettings, s3: S3Settings) -> lancedb.DBConnection:
-    """A LanceDB connection; on S3 the bucket is created first if missing."""
+def connect(
+    lance: LanceSettings, s3: S3Settings, *, create_bucket: bool = True
+) -> lancedb.DBConnection:
+    """A LanceDB connection; on S3 the bucket is created first if missing (writers), while
+    readers (``create_bucket=False``) connect without touching S3 until they read."""
     uri = lance_uri(lance, s3)
     if uri.startswith("s3://"):
-        ObjectStore(s3).ensure_bucket()
+        if create_bucket:
+            ObjectStore(s3).ensure_bucket()
         return lancedb.connect(uri, storage_options=storage_options(s3))
     Path(uri).mkdir(parents=True, exist_ok=True)
     return lancedb.connect(uri)
+
+
+class LazyConnection:
+    """A reader's connection, opened on first use: a server starts (and says why it is not
+    ready) without S3, and a missing bucket reads as "no tables yet"."""
+
+    def __init__(self, lance: LanceSettings, s3: S3Settings) -> None:
+        self._lance = lance
+        self._s3 = s3
+        self._db: lancedb.DBConnection | None = None
+        self._lock = threading.Lock()
+
+    def open_table(self, name: str) -> lancedb.table.Table:
+        with self._lock:
+            if self._db is None:
+                self._db = connect(self._lance, self._s3, create_bucket=False)
+            db = self._db
+        return db.open_table(name)

@@ -22,9 +22,17 @@ from core.db.pool import make_pool
 from core.episode_jobs import EpisodeJobs, make_queue
 from core.feeds.fetch import FeedFetcher, make_http_client
 from core.feeds.loader import FeedLoader
+from core.lance import LazyConnection
 from core.objects import ObjectStore
+from core.playlists import Playlists
 from core.ratelimit import RateLimiter, make_redis
+from core.search.cache import ResultCache
+from core.search.engine import SearchEngine
+from core.search.ports import NoTextEmbedder, TextEmbedder
+from core.search.service import SEARCH_CACHE, SearchService
+from core.search.tellmemore import TopicPlanner
 from core.settings import Settings
+from core.topics import TopicPlaylists
 
 
 @dataclass(frozen=True)
@@ -40,14 +48,22 @@ class Services:
     clock: Clock
     jobs: EpisodeJobs
     objects: ObjectStore
+    search: SearchService
+    playlists: Playlists
+    topics: TopicPlaylists
 
 
 @asynccontextmanager
 async def open_services(
-    settings: Settings, *, wait_for_db: bool = False, clock: Clock = utc_now
+    settings: Settings,
+    *,
+    wait_for_db: bool = False,
+    clock: Clock = utc_now,
+    text_embedder: TextEmbedder | None = None,
 ) -> AsyncIterator[Services]:
     """Open everything; with ``wait_for_db`` fail fast if PostgreSQL is not there (CLI), else
-    start anyway and let ``/ready`` say so (servers)."""
+    start anyway and let ``/ready`` say so (servers). Search embeds queries with
+    ``text_embedder`` (none: search answers 503)."""
     pool = make_pool(settings.database)
     await pool.open(wait=wait_for_db, timeout=settings.database.connect_timeout_s)
     redis = make_redis(settings.redis)
@@ -65,18 +81,38 @@ async def open_services(
             auth = AuthService(settings, pool, clock)
             limiter = RateLimiter(redis, settings.redis)
             accounts = Accounts(pool, auth, catalog, limiter, clock, jobs)
+            engine = SearchEngine(
+                LazyConnection(settings.lance, settings.s3),
+                text_embedder or NoTextEmbedder(),
+                settings.search,
+            )
+            search = SearchService(
+                engine,
+                ResultCache(
+                    redis,
+                    SEARCH_CACHE,
+                    ttl_s=settings.search.cache_ttl_s,
+                    key_prefix=settings.redis.key_prefix,
+                ),
+            )
+            playlists = Playlists(pool, settings.playlists, clock)
             yield Services(
-                settings,
-                pool,
-                redis,
-                apple,
-                catalog,
-                auth,
-                accounts,
-                limiter,
-                clock,
-                jobs,
-                ObjectStore(settings.s3),
+                settings=settings,
+                pool=pool,
+                redis=redis,
+                apple=apple,
+                catalog=catalog,
+                auth=auth,
+                accounts=accounts,
+                limiter=limiter,
+                clock=clock,
+                jobs=jobs,
+                objects=ObjectStore(settings.s3),
+                search=search,
+                playlists=playlists,
+                topics=TopicPlaylists(
+                    pool, playlists, TopicPlanner(engine, settings.search), clock
+                ),
             )
     finally:
         await redis.aclose()

@@ -227,6 +227,68 @@ class ProcessingSettings(BaseModel):
     transcribe_parallel_chunks: int = Field(default=4, ge=1, le=64)
 
 
+class SearchSettings(BaseModel):
+    """Search over the LanceDB tables, its indexes and its Redis cache."""
+
+    default_limit: int = Field(default=10, ge=1, le=100)
+    max_limit: int = Field(default=50, ge=1, le=500)
+    max_query_chars: int = Field(default=500, ge=10, le=10_000)
+    # Candidates each method contributes before fusion.
+    candidates: int = Field(default=50, ge=10, le=1000)
+    # Hybrid fusion: relative scores (alpha = the semantic side's weight) or reciprocal ranks.
+    fusion: Literal["relative_score", "rrf"] = "relative_score"
+    hybrid_alpha: float = Field(default=0.7, ge=0, le=1)
+    rrf_k: int = Field(default=60, ge=1)
+    # Below this many rows search is exact (flat); above it an IVF-PQ vector index is built.
+    vector_index_min_rows: int = Field(default=50_000, ge=256)
+    # Rows added since the last index build after which `optimize` rebuilds rather than appends.
+    vector_index_rebuild_fraction: float = Field(default=0.2, gt=0, le=1)
+    nprobes: int = Field(default=20, ge=1)
+    refine_factor: int = Field(default=5, ge=1)
+    cache_ttl_s: float = Field(default=300.0, ge=0)  # 0 turns the cache off
+    # A search replica looks for newer table versions at most this often.
+    read_consistency_s: float = Field(default=2.0, ge=0)
+    # How often a processor replica runs the index maintenance (optimize / build index).
+    maintenance_interval_s: float = Field(default=900.0, gt=0)
+    # "Tell me more": bounds on the requested length and the diversity trade-off.
+    max_playlist_minutes: int = Field(default=240, ge=1)
+    mmr_lambda: float = Field(default=0.7, ge=0, le=1)
+    near_duplicate_similarity: float = Field(default=0.92, gt=0, le=1)
+    # A topic playlist takes a new segment only above this fused relevance (semantic cosine).
+    topic_min_similarity: float = Field(default=0.35, ge=-1, le=1)
+
+
+class PlaylistSettings(BaseModel):
+    """Limits that keep one user's playlists bounded."""
+
+    max_playlists_per_user: int = Field(default=500, ge=1)
+    max_items: int = Field(default=1000, ge=1)
+    max_title_chars: int = Field(default=200, ge=1)
+    max_description_chars: int = Field(default=5000, ge=0)
+    max_note_chars: int = Field(default=2000, ge=0)
+
+
+class EmailSettings(BaseModel):
+    """Outgoing email (topic playlist digests): SMTP by default, or a provider's HTTP API."""
+
+    backend: Literal["smtp", "http", "disabled"] = "smtp"
+    sender: str = "Tell Me More <digest@tellmemore.local>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    # A SendGrid-v3-style JSON API: POST {http_url} with a bearer key.
+    http_url: str = "https://api.sendgrid.com/v3/mail/send"
+    http_api_key: SecretStr | None = None
+    http_timeout_s: float = Field(default=30.0, gt=0)
+    # At most one topic-playlist digest per user per this many seconds.
+    digest_interval_s: float = Field(default=86_400.0, ge=0)
+    # Where links in emails point (the frontend).
+    public_base_url: str = "http://127.0.0.1:8000"
+
+
 class DemoSettings(BaseModel):
     """The demo podcast that ships with the app."""
 
@@ -260,6 +322,9 @@ class Settings(BaseSettings):
     lance: LanceSettings = LanceSettings()
     processing: ProcessingSettings = ProcessingSettings()
     demo: DemoSettings = DemoSettings()
+    search: SearchSettings = SearchSettings()
+    playlists: PlaylistSettings = PlaylistSettings()
+    email: EmailSettings = EmailSettings()
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Self:

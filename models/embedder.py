@@ -7,11 +7,14 @@ by model X".
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from core.settings import EmbedderSettings
 from models.errors import ModelError
@@ -54,3 +57,32 @@ class Embedder:
             show_progress_bar=False,
         )
         return Embeddings(np.asarray(vectors, dtype=np.float32), self.dimension, self.model)
+
+
+class LocalTextEmbedder:
+    """The in-process model behind search's ``TextEmbedder`` port (plain uvicorn, notebooks,
+    benchmarks); the Serve app passes its embedder deployment instead.
+
+    The model loads on first use, in a worker thread, so a server starts (and answers
+    ``/health``) without waiting for it."""
+
+    def __init__(self, settings: EmbedderSettings) -> None:
+        self._settings = settings
+        self._model: Embedder | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Embedder:
+        with self._lock:
+            if self._model is None:
+                self._model = Embedder(self._settings)
+            return self._model
+
+    @property
+    def model_id(self) -> str:
+        return self._get().model.id
+
+    async def embed_queries(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        return await asyncio.to_thread(lambda: self._get().embed_queries(texts).vectors)
+
+    async def embed_passages(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        return await asyncio.to_thread(lambda: self._get().embed_passages(texts).vectors)

@@ -28,6 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from core.clock import Clock, utc_now
+from core.search.indexes import ensure_fts_index
 from models.types import ModelRef, RetrievalSegment, Summary
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,17 @@ class SegmentStore:
         self._clock = clock
         self._segments = _open_or_create(db, segments_table, segments_schema(dimension))
         self._summaries = _open_or_create(db, summaries_table, summaries_schema(dimension))
+        # Full-text indexes exist from the start: search's BM25 half needs one, and rows added
+        # later are searched unindexed until index maintenance folds them in.
+        for table, column in ((self._segments, "text"), (self._summaries, "summary")):
+            _retry_on_conflict(
+                functools.partial(_ensure_fts, table, column),
+                what=f"the full-text index of {table.name}",
+            )
+
+    def tables(self) -> list[tuple[Any, str]]:
+        """The search tables with their full-text column, for index maintenance."""
+        return [(self._segments, "text"), (self._summaries, "summary")]
 
     def write_episode(
         self,
@@ -309,6 +321,12 @@ def _open_or_create(db: lancedb.DBConnection, name: str, schema: pa.Schema) -> l
             log.info("LanceDB table %s was created by another process (%s); opened it", name, exc)
     _check_schema(name, table.schema, schema)
     return table
+
+
+def _ensure_fts(table: lancedb.table.Table, column: str) -> None:
+    # From the latest version: after losing a race, the winner's index is what we must see.
+    _refresh(table)
+    ensure_fts_index(table, column)
 
 
 def _refresh(table: lancedb.table.Table) -> None:

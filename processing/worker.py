@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
@@ -41,8 +42,10 @@ class EpisodeWorker:
         conninfo: str,
         *,
         name: str | None = None,
+        after_done: Callable[[UUID], Awaitable[None]] | None = None,
     ) -> None:
         self._queue = queue
+        self._after_done = after_done
         self._processor = processor
         self._pool = pool
         self._settings = settings
@@ -130,6 +133,8 @@ class EpisodeWorker:
             self.processed += 1
             log.info("episode processed", extra={**context, "segments": outcome.segment_count,
                                                  "source": outcome.transcript_source})  # fmt: skip
+            if self._after_done is not None:
+                await self._after_done(episode_id)
 
     async def _keep_lease(self, job: Job, work: asyncio.Task[object]) -> None:
         interval = max(1.0, self._settings.lease_s / 3)

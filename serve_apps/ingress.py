@@ -16,6 +16,7 @@ from ray.serve.handle import DeploymentHandle
 from api.app import create_app
 from core.logs import configure_logging
 from core.settings import Settings
+from serve_apps.handles import DeploymentTextEmbedder
 
 
 @serve.deployment(name="Api")
@@ -35,4 +36,5 @@ class ApiIngress:
         self.processor = processor
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        return create_app(self._settings)
+        embedder = None if self.embedder is None else DeploymentTextEmbedder(self.embedder)
+        return create_app(self._settings, text_embedder=embedder)

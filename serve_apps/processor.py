@@ -19,20 +19,32 @@ import numpy.typing as npt
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from core.clock import utc_now
 from core.db.pool import make_pool
+from core.email.http_api import make_email_http_client
+from core.email.sender import make_sender
 from core.episode_jobs import make_queue
 from core.feeds.fetch import FeedFetcher, make_http_client
 from core.lance import connect
 from core.logs import configure_logging
 from core.objects import ObjectStore
+from core.playlists import Playlists
+from core.ratelimit import make_redis
+from core.search.cache import ResultCache
+from core.search.engine import SearchEngine
+from core.search.service import SEARCH_CACHE
+from core.search.tellmemore import TopicPlanner
 from core.settings import Settings
+from core.topics import TopicPlaylists
 from models.summarizer.backends import OpenAIChat
 from models.summarizer.summarizer import Summarizer
 from models.types import Embeddings, RetrievalSegment, Summary, Transcript
 from processing.episode import EpisodeProcessor
 from processing.ports import Models
 from processing.segment_store import SegmentStore
+from processing.upkeep import Upkeep
 from processing.worker import EpisodeWorker
+from serve_apps.handles import DeploymentTextEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +70,32 @@ class Processor:
         await self._pool.open(wait=False)
         self._http = make_http_client(settings.feeds)
         dimension = int(await embedder.dimension.remote())
-        store = SegmentStore(connect(settings.lance, settings.s3), dimension)
+        lance = connect(settings.lance, settings.s3)
+        store = SegmentStore(lance, dimension)
+        self._redis = make_redis(settings.redis)
+        self._email_http = (
+            make_email_http_client(settings.email) if settings.email.backend == "http" else None
+        )
+        engine = SearchEngine(lance, DeploymentTextEmbedder(embedder), settings.search)
+        topics = TopicPlaylists(
+            self._pool,
+            Playlists(self._pool, settings.playlists, utc_now),
+            TopicPlanner(engine, settings.search),
+            utc_now,
+        )
+        self._upkeep = Upkeep(
+            settings,
+            self._pool,
+            ResultCache(
+                self._redis,
+                SEARCH_CACHE,
+                ttl_s=settings.search.cache_ttl_s,
+                key_prefix=settings.redis.key_prefix,
+            ),
+            topics,
+            make_sender(settings.email, self._email_http),
+            store.tables(),
+        )
         models = Models(
             transcribe=self._transcribe,
             summarize=self._summarize,
@@ -79,10 +116,13 @@ class Processor:
             self._pool,
             settings.processing,
             settings.database.url,
+            after_done=self._upkeep.episode_done,
         )
         self._loop: asyncio.Task[None] | None = None
+        self._upkeep_loop: asyncio.Task[None] | None = None
         if settings.processing.worker_enabled:
             self._loop = asyncio.create_task(self._worker.run())
+            self._upkeep_loop = asyncio.create_task(self._upkeep.run())
 
     async def _transcribe(self, samples: npt.NDArray[np.float32], offset_s: float) -> Transcript:
         result: Transcript = await self._transcriber.transcribe.remote(samples, offset_s)
@@ -107,10 +147,19 @@ class Processor:
             "failed": self._worker.failed,
         }
 
+    async def maintain_indexes(self) -> list[dict[str, Any]]:
+        """Index maintenance now (``tmm index optimize`` on a cluster calls this)."""
+        return [vars(r) for r in await self._upkeep.maintain_indexes()]
+
     async def __del__(self) -> None:
         self._worker.stop()
-        if self._loop is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._loop, 30)
+        self._upkeep.stop()
+        for task in (self._loop, self._upkeep_loop):
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, 30)
+        await self._redis.aclose()
+        if self._email_http is not None:
+            await self._email_http.aclose()
         await self._http.aclose()
         await self._pool.close()

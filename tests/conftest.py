@@ -35,6 +35,7 @@ from core.settings import (
     AuthSettings,
     DatabaseSettings,
     FeedSettings,
+    LanceSettings,
     RateLimitSettings,
     RedisSettings,
     S3Settings,
@@ -146,9 +147,25 @@ def opml_fixture(name: str, server: LoopbackHTTPServer) -> bytes:
 TEST_SECRET = "test-secret-" + "x" * 40
 
 
+@pytest.fixture(scope="session")
+def lance_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The search tables of API tests: a local folder of this session's own (the processing
+    and search tests that need S3 say so)."""
+    return tmp_path_factory.mktemp("lance")
+
+
 @pytest.fixture
 def settings(
-    database_url: str, apple_server: LoopbackHTTPServer, redis_settings: RedisSettings
+    database_url: str,
+    apple_server: LoopbackHTTPServer,
+    redis_settings: RedisSettings,
+    lance_dir: Path,
+) -> Settings:
+    return make_settings(database_url, apple_server.base_url, redis_settings, lance_dir)
+
+
+def make_settings(
+    database_url: str, apple_url: str, redis_settings: RedisSettings, lance_dir: Path
 ) -> Settings:
     """Test settings: loopback feeds allowed, short timeouts, small limits, a cheap bcrypt, and
     rate limits high enough not to couple tests (the rate-limit tests use the real defaults)."""
@@ -167,8 +184,9 @@ def settings(
             read_timeout_s=1.0,
             total_timeout_s=3.0,
         ),
-        apple=AppleSettings(base_url=apple_server.base_url, calls_per_minute=20),
+        apple=AppleSettings(base_url=apple_url, calls_per_minute=20),
         api=ApiSettings(max_page_size=50),
+        lance=LanceSettings(location=str(lance_dir)),
     )
 
 

@@ -193,3 +193,14 @@ async def list_page(
     nxt = Cursor(rows[-1]["sort_at"], rows[-1]["id"]).encode() if more and rows else None
     items = [Episode(**{k: v for k, v in r.items() if k != "sort_at"}) for r in rows]
     return Page(items, nxt)
+
+
+async def enclosures(conn: Conn, episode_ids: list[UUID]) -> dict[UUID, str]:
+    """Episode id → enclosure URL, for the episodes that have one."""
+    if not episode_ids:
+        return {}
+    cur = await conn.execute(
+        "SELECT id, enclosure_url FROM episodes WHERE id = ANY(%s) AND enclosure_url IS NOT NULL",
+        (episode_ids,),
+    )
+    return {row[0]: row[1] for row in await cur.fetchall()}

@@ -185,3 +185,15 @@ async def set_admin(conn: Conn, email: str, is_admin: bool) -> bool:
         (is_admin, email_key(email)),
     )
     return cur.rowcount > 0
+
+
+async def email_digest(conn: Conn, user_id: UUID) -> bool:
+    cur = await conn.execute("SELECT email_digest FROM users WHERE id = %s", (user_id,))
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def set_email_digest(conn: Conn, user_id: UUID, enabled: bool) -> None:
+    await conn.execute(
+        "UPDATE users SET email_digest = %s, updated_at = now() WHERE id = %s", (enabled, user_id)
+    )

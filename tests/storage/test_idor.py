@@ -121,6 +121,141 @@ async def revoke_session(w: World) -> None:
     assert (await w.http.get("/me", headers=bearer(w.a2))).status_code == 200
 
 
+# ---- playlists: A's private, unlisted and public ones ---------------------------------------
+
+
+async def _a_playlist(w: World, visibility: str) -> tuple[str, str, str]:
+    """A new playlist of A's with one item: (id, item id, share token)."""
+    made = await w.http.post(
+        "/playlists", json={"title": "A's", "visibility": visibility}, headers=bearer(w.a)
+    )
+    pid, token = made.json()["id"], made.json()["share_token"]
+    item = await w.http.post(
+        f"/playlists/{pid}/items", json={"episode_id": w.episode_id}, headers=bearer(w.a)
+    )
+    return pid, item.json()["id"], token
+
+
+async def _a_playlist_state(w: World, pid: str) -> Any:
+    return (await w.http.get(f"/playlists/{pid}", headers=bearer(w.a))).json(), await w.a_state()
+
+
+async def _playlist_edit(
+    w: World, method: str, path: str, body: dict[str, Any] | None = None
+) -> None:
+    """B edits A's playlists: 404 where B cannot see them, 403 for a public one; nothing of A's
+    changes. B's own playlist with A's item id finds no such item."""
+    for visibility, status in (("private", 404), ("unlisted", 404), ("public", 403)):
+        pid, item_id, _ = await _a_playlist(w, visibility)
+        before = await _a_playlist_state(w, pid)
+        url = path.format(playlist_id=pid, item_id=item_id)
+        response = await w.http.request(method, url, json=body, headers=bearer(w.b))
+        assert response.status_code == status, (visibility, response.text)
+        assert await _a_playlist_state(w, pid) == before
+    if "{item_id}" in path:
+        own = await w.http.post("/playlists", json={"title": "B's"}, headers=bearer(w.b))
+        url = path.format(playlist_id=own.json()["id"], item_id=item_id)
+        response = await w.http.request(method, url, json=body, headers=bearer(w.b))
+        assert response.status_code == 404, response.text
+        assert await _a_playlist_state(w, pid) == before
+
+
+async def update_playlist(w: World) -> None:
+    await _playlist_edit(w, "PATCH", "/playlists/{playlist_id}", {"title": "B's now"})
+
+
+async def delete_playlist(w: World) -> None:
+    await _playlist_edit(w, "DELETE", "/playlists/{playlist_id}")
+
+
+async def regenerate_share_token(w: World) -> None:
+    await _playlist_edit(w, "POST", "/playlists/{playlist_id}/share-token")
+
+
+async def add_playlist_item(w: World) -> None:
+    body = {"episode_id": w.episode_id}
+    await _playlist_edit(w, "POST", "/playlists/{playlist_id}/items", body)
+
+
+async def edit_playlist_item(w: World) -> None:
+    body = {"position": 0, "note": "B was here"}
+    await _playlist_edit(w, "PATCH", "/playlists/{playlist_id}/items/{item_id}", body)
+
+
+async def remove_playlist_item(w: World) -> None:
+    await _playlist_edit(w, "DELETE", "/playlists/{playlist_id}/items/{item_id}")
+
+
+async def _playlist_read(w: World, path: str) -> None:
+    """B reads A's playlists by id: only a public one, and never its share token."""
+    for visibility, status in (("private", 404), ("unlisted", 404), ("public", 200)):
+        pid, _, token = await _a_playlist(w, visibility)
+        before = await _a_playlist_state(w, pid)
+        for fmt in ("json", "m3u", "rss"):
+            response = await w.http.get(
+                path.format(playlist_id=pid), params={"format": fmt}, headers=bearer(w.b)
+            )
+            assert response.status_code == status, (visibility, response.text)
+            assert token not in response.text and "owner@example.com" not in response.text
+        assert await _a_playlist_state(w, pid) == before
+
+
+async def get_playlist(w: World) -> None:
+    await _playlist_read(w, "/playlists/{playlist_id}")
+
+
+async def export_playlist(w: World) -> None:
+    await _playlist_read(w, "/playlists/{playlist_id}/export")
+
+
+async def _shared_read(w: World, path: str) -> None:
+    """A share link works for whoever holds it, unless the playlist is private; a made-up one
+    finds nothing."""
+    for visibility, status in (("private", 404), ("unlisted", 200), ("public", 200)):
+        pid, _, token = await _a_playlist(w, visibility)
+        before = await _a_playlist_state(w, pid)
+        response = await w.http.get(path.format(share_token=token), headers=bearer(w.b))
+        assert response.status_code == status, (visibility, response.text)
+        assert "owner@example.com" not in response.text
+        if status == 200 and "export" not in path:
+            assert response.json()["share_token"] is None and response.json()["mine"] is False
+        assert await _a_playlist_state(w, pid) == before
+    guessed = await w.http.get(path.format(share_token="x" * 22), headers=bearer(w.b))
+    assert guessed.status_code == 404
+
+
+async def get_shared_playlist(w: World) -> None:
+    await _shared_read(w, "/shared/playlists/{share_token}")
+
+
+async def export_shared_playlist(w: World) -> None:
+    await _shared_read(w, "/shared/playlists/{share_token}/export")
+
+
+async def mark_item_heard(w: World) -> None:
+    """B records only B's own listening, and only through a playlist B can see."""
+    for visibility, status in (("private", 404), ("unlisted", 404), ("public", 201)):
+        pid, item_id, _ = await _a_playlist(w, visibility)
+        before = await _a_playlist_state(w, pid)
+        a_history = (await w.http.get("/me/history", headers=bearer(w.a))).json()
+        response = await w.http.post(f"/playlists/{pid}/items/{item_id}/heard", headers=bearer(w.b))
+        assert response.status_code == status, (visibility, response.text)
+        assert await _a_playlist_state(w, pid) == before
+        assert (await w.http.get("/me/history", headers=bearer(w.a))).json() == a_history
+    b_history = (await w.http.get("/me/history", headers=bearer(w.b))).json()["items"]
+    assert len(b_history) == 1
+
+
+async def similar_segments(w: World) -> None:
+    """Passages are public catalog data: everyone gets the same answer, and an unknown id is a
+    404 with a code (no tables exist in this world yet)."""
+    answers = []
+    for headers in ({}, bearer(w.a), bearer(w.b)):
+        response = await w.http.get("/segments/no-such-segment:00000/similar", headers=headers)
+        answers.append((response.status_code, response.json()["error"]["code"]))
+    assert answers == [(404, "segment_not_found")] * 3
+
+
 MATRIX: dict[tuple[str, str], Check] = {
     ("GET", "/podcasts/{podcast_id}"): get_podcast,
     ("GET", "/podcasts/{podcast_id}/episodes"): get_episodes,
@@ -136,6 +271,18 @@ MATRIX: dict[tuple[str, str], Check] = {
     ("PUT", "/me/subscriptions/{podcast_id}"): subscribe,
     ("DELETE", "/me/subscriptions/{podcast_id}"): unsubscribe,
     ("DELETE", "/me/sessions/{session_id}"): revoke_session,
+    ("GET", "/playlists/{playlist_id}"): get_playlist,
+    ("PATCH", "/playlists/{playlist_id}"): update_playlist,
+    ("DELETE", "/playlists/{playlist_id}"): delete_playlist,
+    ("POST", "/playlists/{playlist_id}/share-token"): regenerate_share_token,
+    ("POST", "/playlists/{playlist_id}/items"): add_playlist_item,
+    ("PATCH", "/playlists/{playlist_id}/items/{item_id}"): edit_playlist_item,
+    ("DELETE", "/playlists/{playlist_id}/items/{item_id}"): remove_playlist_item,
+    ("POST", "/playlists/{playlist_id}/items/{item_id}/heard"): mark_item_heard,
+    ("GET", "/playlists/{playlist_id}/export"): export_playlist,
+    ("GET", "/shared/playlists/{share_token}"): get_shared_playlist,
+    ("GET", "/shared/playlists/{share_token}/export"): export_shared_playlist,
+    ("GET", "/segments/{segment_id}/similar"): similar_segments,
 }
 
 

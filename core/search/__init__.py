@@ -1,0 +1,1 @@
+"""Search over processed episodes: hybrid retrieval, caching, indexes and "tell me more"."""

@@ -1,0 +1,458 @@
+"""Hybrid search over transcript passages and episode summaries in LanceDB.
+
+Each query runs two retrievers with the same prefilter — nearest neighbours of the query's
+embedding (exact below ``vector_index_min_rows``, IVF-PQ with refinement above) and BM25 over
+Lance's native full-text index — and fuses their rankings with reciprocal rank fusion. Semantic
+search finds paraphrases ("why do I wake up at 4am" → a passage on sleep cycles); full-text
+finds the rare names and numbers embeddings blur ("Kepler-452b"); fusion keeps both.
+
+LanceDB's Python API is synchronous; its calls run in worker threads so an async server's loop
+never waits on a table scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from lancedb.query import MatchQuery
+
+from core.errors import CatalogError, ErrorKind
+from core.search.filters import sql_string, where_clause
+from core.search.fusion import reciprocal_rank_fusion, relative_score_fusion
+from core.search.highlight import highlight, query_terms, sentences
+from core.search.ports import TextEmbedder, Vectors
+from core.search.tables import TableReader, TableSource
+from core.search.types import NO_FILTERS, EpisodeHit, SearchFilters, SearchMode, SegmentHit
+from core.settings import SearchSettings
+
+log = logging.getLogger(__name__)
+
+SEGMENTS_TABLE = "segments"
+SUMMARIES_TABLE = "episode_summaries"
+
+_SEGMENT_COLUMNS = [
+    "id",
+    "episode_id",
+    "podcast_id",
+    "episode_title",
+    "podcast_title",
+    "published_at",
+    "index",
+    "start_s",
+    "end_s",
+    "text",
+    "vector",
+]
+_SUMMARY_COLUMNS = [
+    "episode_id",
+    "podcast_id",
+    "episode_title",
+    "podcast_title",
+    "published_at",
+    "summary",
+    "topics",
+    "vector",
+]
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One retriever's answer: rows by key, in rank order."""
+
+    keys: list[str]
+    rows: dict[str, dict[str, Any]]
+
+
+class SearchEngine:
+    """Read-only search; safe to share between concurrent requests."""
+
+    def __init__(
+        self,
+        db: TableSource,
+        embedder: TextEmbedder,
+        settings: SearchSettings,
+        *,
+        segments_table: str = SEGMENTS_TABLE,
+        summaries_table: str = SUMMARIES_TABLE,
+    ) -> None:
+        self._embedder = embedder
+        self._settings = settings
+        self._segments = TableReader(
+            db, segments_table, read_consistency_s=settings.read_consistency_s
+        )
+        self._summaries = TableReader(
+            db, summaries_table, read_consistency_s=settings.read_consistency_s
+        )
+
+    # -- validation ------------------------------------------------------------------------
+
+    def clean_query(self, query: str) -> str:
+        """The query with whitespace collapsed; empty or over-long queries are refused."""
+        cleaned = " ".join(query.split())
+        if not cleaned:
+            raise CatalogError("empty_query", "Type something to search for.")
+        limit = self._settings.max_query_chars
+        if len(cleaned) > limit:
+            raise CatalogError(
+                "query_too_long",
+                f"A search can be at most {limit} characters long; this one has {len(cleaned)}.",
+                ErrorKind.INVALID,
+                details={"max": limit},
+            )
+        return cleaned
+
+    def clean_limit(self, limit: int | None) -> int:
+        maximum = self._settings.max_limit
+        if limit is None:
+            return min(self._settings.default_limit, maximum)
+        if not 1 <= limit <= maximum:
+            raise CatalogError(
+                "invalid_limit",
+                f"limit must be between 1 and {maximum}.",
+                details={"max": maximum},
+            )
+        return limit
+
+    # -- passages ----------------------------------------------------------------------------
+
+    async def search_segments(
+        self,
+        query: str,
+        *,
+        filters: SearchFilters = NO_FILTERS,
+        mode: SearchMode = SearchMode.HYBRID,
+        limit: int | None = None,
+        candidates: int | None = None,
+        with_highlights: bool = True,
+        with_vectors: bool = False,
+    ) -> list[SegmentHit]:
+        """The best ``limit`` passages for ``query``; ``candidates`` per retriever before
+        fusion (more for re-ranking callers such as "tell me more")."""
+        text = self.clean_query(query)
+        size = self.clean_limit(limit) if candidates is None else max(limit or 0, 1)
+        pool = max(candidates or self._settings.candidates, size)
+        where = where_clause(filters)
+        query_vector: Vectors | None = None
+        semantic = fulltext = Ranked([], {})
+        if mode is not SearchMode.FULLTEXT:
+            query_vector = (await self._embedder.embed_queries([text]))[0]
+        if mode is SearchMode.HYBRID:
+            semantic, fulltext = await asyncio.gather(
+                asyncio.to_thread(self._vector_segments, query_vector, where, pool),
+                asyncio.to_thread(self._fulltext_segments, text, where, pool),
+            )
+        elif mode is SearchMode.SEMANTIC:
+            semantic = await asyncio.to_thread(self._vector_segments, query_vector, where, pool)
+        else:
+            fulltext = await asyncio.to_thread(self._fulltext_segments, text, where, pool)
+        hits = self._fuse_segments(semantic, fulltext, size, query_vector)
+        if with_highlights and hits:
+            hits = await self._highlight(text, hits, query_vector)
+        if not with_vectors:
+            hits = [replace(h, vector=None) for h in hits]
+        return hits
+
+    async def highlight_hits(self, query: str, hits: list[SegmentHit]) -> list[SegmentHit]:
+        """``hits`` with their matching sentences marked (for callers that re-rank first)."""
+        text = self.clean_query(query)
+        vector = (await self._embedder.embed_queries([text]))[0]
+        return await self._highlight(text, hits, vector)
+
+    async def segment(self, segment_id: str) -> SegmentHit | None:
+        """One passage by id (with its vector), or None."""
+        row = await asyncio.to_thread(self._segment_row, segment_id)
+        if row is None:
+            return None
+        return _segment_hit(row, score=0.0, similarity=None, ranks=(None, None))
+
+    async def more_like_segment(
+        self,
+        segment_id: str,
+        *,
+        filters: SearchFilters = NO_FILTERS,
+        limit: int | None = None,
+    ) -> list[SegmentHit]:
+        """Passages nearest to a given passage, from other episodes first-class: the passage's
+        own neighbours in its episode say the same thing and are left out."""
+        size = self.clean_limit(limit)
+        source = await self.segment(segment_id)
+        if source is None or source.vector is None:
+            raise CatalogError(
+                "segment_not_found",
+                "There is no passage with that id.",
+                ErrorKind.NOT_FOUND,
+            )
+        excluded = replace(filters, exclude_segment_ids=(*filters.exclude_segment_ids, segment_id))
+        where = where_clause(excluded)
+        own_episode = f"episode_id != {sql_string(source.episode_id)}"
+        where = f"({where}) AND {own_episode}" if where else own_episode
+        vector = np.asarray(source.vector, dtype=np.float32)
+        ranked = await asyncio.to_thread(self._vector_segments, vector, where, size)
+        return [
+            _segment_hit(
+                ranked.rows[key],
+                score=1.0 / (rank + 1),
+                similarity=ranked.rows[key]["_similarity"],
+                ranks=(rank + 1, None),
+                vector=False,
+            )
+            for rank, key in enumerate(ranked.keys)
+        ]
+
+    # -- episodes ----------------------------------------------------------------------------
+
+    async def search_episodes(
+        self,
+        query: str,
+        *,
+        filters: SearchFilters = NO_FILTERS,
+        mode: SearchMode = SearchMode.HYBRID,
+        limit: int | None = None,
+    ) -> list[EpisodeHit]:
+        """Episodes whose summary (and topics) match: "episodes about ..."."""
+        text = self.clean_query(query)
+        size = self.clean_limit(limit)
+        pool = max(self._settings.candidates, size)
+        where = where_clause(filters, durations=False)
+        semantic = fulltext = Ranked([], {})
+        query_vector: Vectors | None = None
+        if mode is not SearchMode.FULLTEXT:
+            query_vector = (await self._embedder.embed_queries([text]))[0]
+            semantic = await asyncio.to_thread(
+                self._vector, self._summaries, "episode_id", _SUMMARY_COLUMNS, query_vector,
+                where, pool,
+            )  # fmt: skip
+        if mode is not SearchMode.SEMANTIC:
+            fulltext = await asyncio.to_thread(
+                self._fulltext, self._summaries, "episode_id", "summary", _SUMMARY_COLUMNS, text,
+                where, pool,
+            )  # fmt: skip
+        fused = self.fuse(semantic, fulltext)[:size]
+        sem_rank = {k: i + 1 for i, k in enumerate(semantic.keys)}
+        ft_rank = {k: i + 1 for i, k in enumerate(fulltext.keys)}
+        hits = []
+        for key, score in fused:
+            row = semantic.rows.get(key) or fulltext.rows[key]
+            hits.append(
+                EpisodeHit(
+                    episode_id=row["episode_id"],
+                    podcast_id=row["podcast_id"],
+                    episode_title=row["episode_title"],
+                    podcast_title=row["podcast_title"],
+                    published_at=row["published_at"],
+                    summary=row["summary"],
+                    topics=tuple(row["topics"] or ()),
+                    score=score,
+                    similarity=_cosine(query_vector, row["vector"]),
+                    semantic_rank=sem_rank.get(key),
+                    fulltext_rank=ft_rank.get(key),
+                )
+            )
+        return hits
+
+    async def episode_summaries(self, episode_ids: Sequence[str]) -> dict[str, str]:
+        """The one-paragraph summaries of these episodes (those that have one)."""
+        if not episode_ids:
+            return {}
+        return await asyncio.to_thread(self._summaries_of, list(dict.fromkeys(episode_ids)))
+
+    # -- retrievers (run in threads) ---------------------------------------------------------
+
+    def _vector_segments(self, vector: Vectors | None, where: str | None, k: int) -> Ranked:
+        return self._vector(self._segments, "id", _SEGMENT_COLUMNS, vector, where, k)
+
+    def _fulltext_segments(self, text: str, where: str | None, k: int) -> Ranked:
+        return self._fulltext(self._segments, "id", "text", _SEGMENT_COLUMNS, text, where, k)
+
+    def _vector(
+        self,
+        reader: TableReader,
+        key: str,
+        columns: list[str],
+        vector: Vectors | None,
+        where: str | None,
+        k: int,
+    ) -> Ranked:
+        table = reader.get()
+        if table is None or vector is None:
+            return Ranked([], {})
+        query = table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+        query = query.distance_type("cosine")
+        if reader.has_index("vector", "IVF"):
+            query = query.nprobes(self._settings.nprobes).refine_factor(
+                self._settings.refine_factor
+            )
+        if where:
+            query = query.where(where, prefilter=True)
+        rows = query.select([*columns, "_distance"]).limit(k).to_arrow().to_pylist()
+        for row in rows:
+            row["_similarity"] = 1.0 - float(row.pop("_distance"))
+        return Ranked([r[key] for r in rows], {r[key]: r for r in rows})
+
+    def _fulltext(
+        self,
+        reader: TableReader,
+        key: str,
+        column: str,
+        columns: list[str],
+        text: str,
+        where: str | None,
+        k: int,
+    ) -> Ranked:
+        table = reader.get()
+        if table is None or not reader.has_index(column, "FTS") or not query_terms(text):
+            return Ranked([], {})
+        query = table.search(MatchQuery(text, column), query_type="fts")  # type: ignore[call-arg]
+        if where:
+            query = query.where(where, prefilter=True)
+        rows = query.select([*columns, "_score"]).limit(k).to_arrow().to_pylist()
+        return Ranked([r[key] for r in rows], {r[key]: r for r in rows})
+
+    def _segment_row(self, segment_id: str) -> dict[str, Any] | None:
+        table = self._segments.get()
+        if table is None:
+            return None
+        rows = (
+            table.search()
+            .where(f"id = {sql_string(segment_id)}")
+            .select(_SEGMENT_COLUMNS)
+            .limit(1)
+            .to_arrow()
+            .to_pylist()
+        )
+        return rows[0] if rows else None
+
+    def _summaries_of(self, episode_ids: list[str]) -> dict[str, str]:
+        table = self._summaries.get()
+        if table is None:
+            return {}
+        listed = ", ".join(sql_string(e) for e in episode_ids)
+        rows = (
+            table.search()
+            .where(f"episode_id IN ({listed})")
+            .select(["episode_id", "summary"])
+            .limit(len(episode_ids))
+            .to_arrow()
+            .to_pylist()
+        )
+        return {r["episode_id"]: r["summary"] for r in rows}
+
+    # -- fusion and highlighting -------------------------------------------------------------
+
+    def fuse(self, semantic: Ranked, fulltext: Ranked) -> list[tuple[str, float]]:
+        """One ranking from both retrievers, by the configured fusion (see ``fusion.py``)."""
+        if self._settings.fusion == "rrf":
+            return reciprocal_rank_fusion([semantic.keys, fulltext.keys], k=self._settings.rrf_k)
+        alpha = self._settings.hybrid_alpha
+        return relative_score_fusion(
+            [
+                {k: float(semantic.rows[k]["_similarity"]) for k in semantic.keys},
+                {k: float(fulltext.rows[k]["_score"]) for k in fulltext.keys},
+            ],
+            [alpha, 1.0 - alpha],
+        )
+
+    def _fuse_segments(
+        self, semantic: Ranked, fulltext: Ranked, size: int, query_vector: Vectors | None
+    ) -> list[SegmentHit]:
+        fused = self.fuse(semantic, fulltext)
+        sem_rank = {k: i + 1 for i, k in enumerate(semantic.keys)}
+        ft_rank = {k: i + 1 for i, k in enumerate(fulltext.keys)}
+        hits = []
+        for key, score in fused[:size]:
+            row = semantic.rows.get(key) or fulltext.rows[key]
+            similarity = row.get("_similarity")
+            if similarity is None:
+                similarity = _cosine(query_vector, row["vector"])
+            hits.append(
+                _segment_hit(
+                    row,
+                    score=score,
+                    similarity=similarity,
+                    ranks=(sem_rank.get(key), ft_rank.get(key)),
+                )
+            )
+        return hits
+
+    async def _highlight(
+        self, text: str, hits: list[SegmentHit], query_vector: Vectors | None
+    ) -> list[SegmentHit]:
+        """Mark the query's words; a hit sharing no word with the query (found by meaning)
+        gets its most similar sentence marked instead, scored with one batched embedding call
+        for all such hits."""
+        terms = query_terms(text)
+        semantic_only = [
+            i
+            for i, h in enumerate(hits)
+            if query_vector is not None and not _shares_term(h.text, terms)
+        ]
+        scores: dict[int, list[float]] = {}
+        if semantic_only:
+            split = {i: [hits[i].text[s.start : s.end] for s in sentences(hits[i].text)]
+                     for i in semantic_only}  # fmt: skip
+            flat = [sentence for i in semantic_only for sentence in split[i]]
+            vectors = await self._embedder.embed_passages(flat)
+            sims = vectors @ np.asarray(query_vector, dtype=np.float32)
+            position = 0
+            for i in semantic_only:
+                count = len(split[i])
+                scores[i] = [float(x) for x in sims[position : position + count]]
+                position += count
+        return [
+            replace(
+                hit,
+                highlight=highlight(
+                    hit.text,
+                    text,
+                    start_s=hit.start_s,
+                    end_s=hit.end_s,
+                    sentence_scores=scores.get(i),
+                ),
+            )
+            for i, hit in enumerate(hits)
+        ]
+
+
+def _shares_term(text: str, terms: frozenset[str]) -> bool:
+    from core.search.highlight import term_marks
+
+    return bool(terms) and bool(term_marks(text, terms, 0, len(text)))
+
+
+def _cosine(query_vector: Vectors | None, vector: Sequence[float] | None) -> float | None:
+    if query_vector is None or vector is None:
+        return None
+    return float(np.dot(np.asarray(vector, dtype=np.float32), query_vector))
+
+
+def _segment_hit(
+    row: dict[str, Any],
+    *,
+    score: float,
+    similarity: float | None,
+    ranks: tuple[int | None, int | None],
+    vector: bool = True,
+) -> SegmentHit:
+    raw = row.get("vector")
+    return SegmentHit(
+        segment_id=row["id"],
+        episode_id=row["episode_id"],
+        podcast_id=row["podcast_id"],
+        episode_title=row["episode_title"],
+        podcast_title=row["podcast_title"],
+        published_at=row["published_at"],
+        index=int(row["index"]),
+        start_s=float(row["start_s"]),
+        end_s=float(row["end_s"]),
+        text=row["text"],
+        score=score,
+        similarity=similarity,
+        semantic_rank=ranks[0],
+        fulltext_rank=ranks[1],
+        vector=tuple(float(x) for x in raw) if vector and raw is not None else None,
+    )

@@ -1,0 +1,34 @@
+"""Adapters from deployment handles to the plain-Python ports other layers define."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ray.serve.handle import DeploymentHandle
+
+from core.search.ports import Vectors
+from models.types import Embeddings
+
+
+class DeploymentTextEmbedder:
+    """Search's ``TextEmbedder`` port over the embedder deployment: a query shares batches
+    with the processors' passages."""
+
+    def __init__(self, handle: DeploymentHandle[Any]) -> None:
+        self._handle = handle
+        self._model_id = "unknown"
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    async def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        result: Embeddings = await self._handle.embed_queries.remote(list(texts))
+        self._model_id = result.model.id
+        return result.vectors
+
+    async def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        result: Embeddings = await self._handle.embed_passages.remote(list(texts))
+        self._model_id = result.model.id
+        return result.vectors
