@@ -76,11 +76,17 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _run(settings: Settings, job: Callable[[Services], Awaitable[T]]) -> T:
-    """Open services, run ``job``, and turn catalog errors into a message and exit code 1."""
+def _run(settings: Settings, job: Callable[[Services], Awaitable[T]], *, search: bool = False) -> T:
+    """Open services, run ``job``, and turn catalog errors into a message and exit code 1.
+    ``search`` loads the embedding model in this process for jobs that search."""
 
     async def main() -> T:
-        async with open_services(settings, wait_for_db=True) as services:
+        embedder = None
+        if search:
+            from models.embedder import LocalTextEmbedder
+
+            embedder = LocalTextEmbedder(settings.models.embedder)
+        async with open_services(settings, wait_for_db=True, text_embedder=embedder) as services:
             return await job(services)
 
     with _clean_errors(settings):
@@ -453,3 +459,7 @@ def models_prepare(
     typer.echo(f"llm: {folder}")
     if whisper_base:
         typer.echo(f"whisper base: {assemble_whisper_base(settings.models.dir)}")
+
+
+# Search upkeep commands live in their own module; importing it registers them on ``app``.
+from core import cli_search  # noqa: E402,F401

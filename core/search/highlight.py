@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from core.search.types import Highlight
 
 _APOSTROPHES = "'\u2019"  # straight and typographic
-_WORD = re.compile(rf"[\w{_APOSTROPHES}-]+", re.UNICODE)
+# Hyphens split words, as in the full-text index's tokenizer: "ill-disposed" is "ill" + "disposed".
+_WORD = re.compile(rf"[\w{_APOSTROPHES}]+", re.UNICODE)
 # A sentence ends at . ! ? (optionally followed by a closing quote) before whitespace.
 _SENTENCE_END = re.compile("(?<=[.!?])([\"'\u201d\u2019)]?)\\s+")
 _STOP = frozenset(
@@ -90,7 +91,7 @@ _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "
 
 def stem(word: str) -> str:
     """A crude suffix strip, enough for "explorations" to find "exploring"."""
-    word = word.lower().strip(_APOSTROPHES + "-")
+    word = word.lower().strip(_APOSTROPHES)
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
@@ -160,19 +161,37 @@ def highlight(
         else:
             break
     begin, finish = parts[lo].start, parts[hi].end
-    snippet = text[begin:finish]
-    if len(snippet) > max_chars:  # one very long sentence: cut at a word boundary
-        cut = snippet.rfind(" ", 0, max_chars)
-        snippet = snippet[: cut if cut > 0 else max_chars] + "…"
+    anchor = parts[best].start  # where the listener should start
+    prefix = suffix = ""
+    if finish - begin > max_chars:
+        # One very long sentence (transcripts without punctuation): a window of it around
+        # the first match, cut at word boundaries.
+        first = marks_per[best][0][0] if marks_per[best] else parts[best].start
+        anchor = _word_start(text, max(begin, first - max_chars // 3), begin)
+        begin = anchor
+        finish = min(finish, begin + max_chars)
+        if finish < parts[hi].end:
+            cut = text.rfind(" ", begin, finish)
+            finish = cut if cut > begin else finish
+            suffix = "…"
+        prefix = "…" if begin > parts[lo].start else ""
+    snippet = prefix + text[begin:finish] + suffix
     marks = tuple(
-        (a - begin, b - begin)
+        (a - begin + len(prefix), b - begin + len(prefix))
         for i in range(lo, hi + 1)
         for a, b in marks_per[i]
-        if b - begin <= len(snippet)
+        if a >= begin and b <= finish
     )
-    fraction = parts[best].start / max(len(text), 1)
+    fraction = anchor / max(len(text), 1)
     offset = start_s + fraction * max(end_s - start_s, 0.0)
     return Highlight(snippet, marks, round(offset, 1))
+
+
+def _word_start(text: str, position: int, floor: int) -> int:
+    """``position`` moved back to the start of the word it falls in (not before ``floor``)."""
+    while position > floor and not text[position - 1].isspace():
+        position -= 1
+    return position
 
 
 def marked_html(h: Highlight) -> str:

@@ -92,6 +92,43 @@ async def test_subscribing_processes_an_episode_end_to_end(
     assert store.keys("audio/") == []
     assert store.exists(f"transcripts/{episode_id}.json")
 
+    # Search, on the Serve app, over what the pipeline stored (queries embedded by the
+    # embedder deployment).
+    await search_what_was_processed(http, podcast_id, episode_id, text, audio_url)
+
+
+async def search_what_was_processed(
+    http: httpx.AsyncClient, podcast_id: str, episode_id: str, text: str, audio_url: str
+) -> None:
+    word = max(text.replace(",", " ").replace(".", " ").split(), key=len)
+    found = await http.get("/search", params={"q": word, "podcast_id": podcast_id})
+    assert found.status_code == 200, found.text
+    top = found.json()["results"][0]
+    assert top["episode_id"] == episode_id and top["fulltext_rank"] == 1
+    assert top["highlight"]["marks"], (word, top)
+    assert top["audio_url"].startswith(audio_url + "#t="), top
+    phrase = " ".join(text.split()[:12])
+    semantic = await http.get(
+        "/search", params={"q": phrase, "mode": "semantic", "podcast_id": podcast_id}
+    )
+    assert semantic.status_code == 200, semantic.text
+    assert semantic.json()["results"][0]["episode_id"] == episode_id
+    episodes = await http.get("/search/episodes", params={"q": phrase, "podcast_id": podcast_id})
+    assert [e["episode_id"] for e in episodes.json()["results"]] == [episode_id]
+
+    made = await http.post(
+        "/tell-me-more",
+        json={"topic": phrase, "minutes": 2, "filters": {"podcast_ids": [podcast_id]}},
+    )
+    assert made.status_code == 201, made.text
+    plan = made.json()
+    assert plan["items"] and all(i["episode_id"] == episode_id for i in plan["items"])
+    playlist = await http.get(f"/playlists/{plan['playlist_id']}")
+    assert playlist.status_code == 200 and playlist.json()["kind"] == "topic"
+    m3u = await http.get(f"/playlists/{plan['playlist_id']}/export", params={"format": "m3u"})
+    assert m3u.status_code == 200 and m3u.text.startswith("#EXTM3U")
+    assert audio_url in m3u.text
+
 
 async def test_a_bad_enclosure_is_dead_lettered_and_others_go_on(
     online: Online,

@@ -11,12 +11,17 @@ import asyncio
 import email
 import email.policy
 import itertools
+import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -492,3 +497,66 @@ async def _new_episode(world: World, title: str, passages: list[str]) -> UUID:
         meta, segments, embedded.vectors, None, None, embedding_model=embedded.model
     )
     return episode_id
+
+
+# ---- operators' commands and index upkeep ---------------------------------------------------
+
+
+def test_upkeep_commands(world: World) -> None:
+    settings = world.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TMM_")}
+    env.update(
+        TMM_DATABASE__URL=settings.database.url,
+        TMM_REDIS__URL=settings.redis.url,
+        TMM_REDIS__KEY_PREFIX=settings.redis.key_prefix,
+        TMM_LANCE__LOCATION=settings.lance.location,
+    )
+    tmm = str(Path(sys.executable).with_name("tmm"))
+
+    def run(*args: str) -> Any:
+        done = subprocess.run(
+            [tmm, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+    status = {t["table"]: t for t in run("index", "status")}
+    assert status["segments"]["rows"] == world.store.count_segments()
+    assert any(i["columns"] == ["text"] for i in status["segments"]["indexes"])
+    reports = {r["table"]: r for r in run("index", "optimize")}
+    assert reports["segments"]["fts"] == "present"
+    assert reports["segments"]["vector"] == "none (exact search)"  # below the size threshold
+    assert run("topics", "refresh")["items_added"] == 0  # every playlist is current
+
+
+def test_vector_index_is_built_above_the_threshold_and_rebuilt_when_stale(
+    tmp_path: Path,
+) -> None:
+    import lancedb
+    import pyarrow as pa
+
+    from core.search.indexes import maintain
+
+    rng = np.random.default_rng(7)
+
+    def rows(start: int, count: int) -> pa.Table:
+        vectors = rng.normal(size=(count, 16)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return pa.table({
+            "id": [f"s{i}" for i in range(start, start + count)],
+            "text": [f"passage {i} about topic {i % 7}" for i in range(start, start + count)],
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 16),
+        })  # fmt: skip
+
+    table = lancedb.connect(tmp_path).create_table("segments", rows(0, 600))
+    settings = SearchSettings(vector_index_min_rows=256, vector_index_rebuild_fraction=0.2)
+    first = maintain(table, settings)
+    assert (first.fts, first.vector, first.rows) == ("created", "built", 600)
+    table.add(rows(600, 60))  # 10 %: appended by optimize
+    assert maintain(table, settings).vector == "present"
+    table.add(rows(660, 300))  # then far more: retrained
+    stale = maintain(table, settings)
+    assert stale.vector == "rebuilt" and stale.unindexed_vectors == 0
+    probe: Any = table.search(rows(0, 1)["vector"][0].as_py())
+    probe = probe.distance_type("cosine").limit(5)
+    assert len(probe.to_list()) == 5

@@ -142,3 +142,19 @@ def test_relative_score_fusion_keeps_score_gaps() -> None:
     assert dict(relative_score_fusion([{"x": 3.0}], [0.4])) == {"x": pytest.approx(0.4)}
     with pytest.raises(ValueError, match="One weight per list"):
         relative_score_fusion([semantic], [0.5, 0.5])
+
+
+def test_a_long_unpunctuated_passage_is_windowed_around_the_match() -> None:
+    words = [f"word{i}" for i in range(200)]
+    words[150] = "inheritance"
+    text = " ".join(words)  # one 1,300-character "sentence", as Whisper sometimes writes
+    h = highlight(text, "inheritance", start_s=0.0, end_s=100.0, max_chars=120)
+    assert len(h.snippet) <= 122 and h.snippet.startswith("…") and h.snippet.endswith("…")
+    assert [h.snippet[a:b] for a, b in h.marks] == ["inheritance"]
+    # the deep link moves into the sentence, near the match
+    assert 60.0 < h.offset_s < text.index("inheritance") / len(text) * 100.0 + 0.1
+
+
+def test_hyphenated_words_match_by_their_parts() -> None:
+    h = highlight("He was an ill-disposed man.", "ill-disposed", start_s=0, end_s=5)
+    assert [h.snippet[a:b] for a, b in h.marks] == ["ill", "disposed"]
