@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from typing import Any
 
@@ -79,6 +80,14 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+# Share links carry their secret in the path; logs must not hand it to whoever reads them.
+_SHARE_TOKEN = re.compile(r"^(/shared/playlists/)[^/]+")
+
+
+def _loggable_path(path: str) -> str:
+    return _SHARE_TOKEN.sub(r"\1<token>", path)
+
+
 class AccessLog:
     """One structured line per request: method, path (never the query), status, duration."""
 
@@ -105,7 +114,7 @@ class AccessLog:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": _loggable_path(scope["path"]),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                 },

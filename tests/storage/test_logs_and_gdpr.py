@@ -39,22 +39,30 @@ async def test_no_secret_reaches_the_logs(
         headers=bearer(tokens),
     )
     await anon.get("/me", headers={"Authorization": "Bearer " + tokens["access_token"] + "x"})
+    made = await anon.post(
+        "/playlists", json={"title": "Mine", "visibility": "unlisted"}, headers=bearer(tokens)
+    )
+    assert made.status_code == 201, made.text
+    share_token = made.json()["share_token"]
+    assert (await anon.get(f"/shared/playlists/{share_token}")).status_code == 200
     assert len(caplog.records) >= 8
 
     secrets = [
         PASSWORD, NEW_PASSWORD, EMAIL, EMAIL.lower(), "Secret.Person",
         tokens["access_token"], tokens["refresh_token"],
         login["access_token"], login["refresh_token"],
-        refreshed["access_token"], refreshed["refresh_token"],
+        refreshed["access_token"], refreshed["refresh_token"], share_token,
     ]  # fmt: skip
     # What the code itself logged (raw records, before any redaction) ...
-    raw = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    # (the test client's own httpx lines are left out: they show the URLs this test requested)
+    records = [r for r in caplog.records if r.name != "httpx"]
+    raw = "\n".join(f"{r.getMessage()} {vars(r)}" for r in records)
     # ... and what our production handler writes.
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter())
-    for record in caplog.records:
+    for record in records:
         handler.handle(logging.makeLogRecord(vars(record)))
     written = stream.getvalue()
     for secret in secrets:
