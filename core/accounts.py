@@ -4,12 +4,14 @@ user's ids simply match nothing."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from core.auth.service import AuthService, Principal
@@ -160,6 +162,7 @@ class Accounts:
         async with self._pool.connection() as conn:
             sessions = await user_rows.sessions(conn, user.id)
             subscriptions = await subscription_rows.list_for(conn, user.id)
+            listening = await _listening_data(conn, user.id)
         return {
             "exported_at": datetime.now(UTC).isoformat(),
             "account": {
@@ -191,6 +194,7 @@ class Accounts:
                 }
                 for s in subscriptions
             ],
+            **listening,
         }
 
     async def delete(self, principal: Principal, password: str) -> None:
@@ -205,3 +209,38 @@ class Accounts:
             log.warning("rate-limit keys not deleted: Redis unavailable",
                         extra={"user_id": str(principal.user.id)})  # fmt: skip
         log.info("account deleted", extra={"user_id": str(principal.user.id)})
+
+
+async def _listening_data(conn: Any, user_id: Any) -> dict[str, Any]:
+    """Playlists (with their items), listening history and email preferences, JSON-ready."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT p.id, p.title, p.description, p.visibility, p.kind, p.topic, p.skip_heard,"
+            " p.created_at, p.updated_at, coalesce(json_agg(json_build_object("
+            "'position', i.position, 'episode_id', i.episode_id, 'start_s', i.start_s,"
+            " 'end_s', i.end_s, 'note', i.note, 'added_by', i.added_by, 'added_at', i.added_at)"
+            " ORDER BY i.position) FILTER (WHERE i.id IS NOT NULL), '[]') AS items"
+            " FROM playlists p LEFT JOIN playlist_items i ON i.playlist_id = p.id"
+            " WHERE p.owner_id = %s GROUP BY p.id ORDER BY p.created_at",
+            (user_id,),
+        )
+        playlists = await cur.fetchall()
+        await cur.execute(
+            "SELECT episode_id, start_s, end_s, heard_at FROM listening_history"
+            " WHERE user_id = %s ORDER BY heard_at",
+            (user_id,),
+        )
+        history = await cur.fetchall()
+        await cur.execute("SELECT email_digest FROM users WHERE id = %s", (user_id,))
+        prefs = await cur.fetchone()
+    document: dict[str, Any] = json.loads(
+        json.dumps(
+            {
+                "playlists": playlists,
+                "listening_history": history,
+                "notifications": {"email_digest": bool(prefs and prefs["email_digest"])},
+            },
+            default=str,
+        )
+    )
+    return document

@@ -112,8 +112,25 @@ async def test_gdpr_export_and_delete(
         )
         podcast_id = added.json()["podcast"]["id"]
         await http.put(f"/me/subscriptions/{podcast_id}", headers=bearer(other))
+        episodes = (await http.get(f"/podcasts/{podcast_id}/episodes")).json()["items"]
+        playlist = (
+            await http.post("/playlists", json={"title": "Road trip"}, headers=bearer(tokens))
+        ).json()
+        await http.post(
+            f"/playlists/{playlist['id']}/items",
+            json={"episode_id": episodes[0]["id"], "note": "start here"},
+            headers=bearer(tokens),
+        )
+        await http.post(
+            "/me/history", json={"episode_id": episodes[0]["id"]}, headers=bearer(tokens)
+        )
+        await http.put("/me/notifications", json={"email_digest": True}, headers=bearer(tokens))
 
         exported = (await http.get("/me/export", headers=bearer(tokens))).json()
+        assert [p["title"] for p in exported["playlists"]] == ["Road trip"]
+        assert exported["playlists"][0]["items"][0]["note"] == "start here"
+        assert [h["episode_id"] for h in exported["listening_history"]] == [episodes[0]["id"]]
+        assert exported["notifications"] == {"email_digest": True}
         assert exported["account"]["email"] == "leaving@example.com"
         assert exported["account"]["id"] == user_id
         assert {s["id"] for s in exported["sessions"]} == {
@@ -141,7 +158,7 @@ async def test_gdpr_export_and_delete(
         assert deleted.status_code == 204
 
         needles: list[Any] = [user_id, tokens["session_id"], phone["session_id"],
-                              "leaving@example.com"]  # fmt: skip
+                              "leaving@example.com", playlist["id"], "start here"]  # fmt: skip
         assert _referencing(database_url, needles) == []
         assert [k for k in keys() if user_id in k] == []
         store.close()
