@@ -3,7 +3,8 @@
 The corpus (``core/demo/search_eval/``) holds podcasts whose episodes come as timed passages
 already. Loading writes them exactly where processing would: podcast and episode rows in
 PostgreSQL (status ``done``) and passages plus a summary per episode in LanceDB, embedded with
-the real model. Search tests, the quality benchmark and notebooks then run against real tables.
+the real model. Search tests, the quality benchmark and notebooks then run against real tables;
+:func:`store_eval_passages` writes the LanceDB half alone, for callers that only search.
 
 Ids are deterministic (UUID v5 of the corpus ids), so loading twice changes nothing and the
 labels' passage ids map to stored segment ids with :func:`segment_id`.
@@ -67,7 +68,6 @@ async def load_eval_catalog(
     enclosure_base: str = "http://127.0.0.1:8000/demo/audio",
 ) -> LoadedCatalog:
     """Write ``eval_set`` into PostgreSQL and LanceDB (idempotent)."""
-    segments_written = 0
     async with pool.connection() as conn:
         for podcast in eval_set.podcasts:
             podcast_uuid = entity_id(podcast.id)
@@ -95,6 +95,15 @@ async def load_eval_catalog(
                         len(episode.passages),
                     ),
                 )
+    segments_written = await store_eval_passages(eval_set, store, embed)
+    episodes = sum(len(p.episodes) for p in eval_set.podcasts)
+    return LoadedCatalog(len(eval_set.podcasts), episodes, segments_written)
+
+
+async def store_eval_passages(eval_set: EvalSet, store: SegmentStore, embed: Embed) -> int:
+    """Write ``eval_set``'s passages and stand-in summaries into LanceDB only (idempotent);
+    returns the number of passages. Enough for search, which never reads PostgreSQL."""
+    segments_written = 0
     for podcast in eval_set.podcasts:
         for episode in podcast.episodes:
             episode_uuid = str(entity_id(episode.id))
@@ -131,5 +140,4 @@ async def load_eval_catalog(
                 embedding_model=embedded.model,
             )
             segments_written += len(segments)
-    episodes = sum(len(p.episodes) for p in eval_set.podcasts)
-    return LoadedCatalog(len(eval_set.podcasts), episodes, segments_written)
+    return segments_written

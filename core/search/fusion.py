@@ -10,7 +10,7 @@ unrelated scales:
 - **reciprocal rank fusion**: ``sum(1 / (k + rank))``, scale-free and robust, but it gives a
   noisy list's ranks the same weight as a confident one's.
 
-``bench/search_quality.py`` measures both on the labelled set.
+``bench/search.py`` measures both on the labelled set.
 
 Maximal marginal relevance trades relevance against similarity to what was already chosen.
 """

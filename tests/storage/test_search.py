@@ -502,7 +502,7 @@ async def _new_episode(world: World, title: str, passages: list[str]) -> UUID:
 # ---- operators' commands and index upkeep ---------------------------------------------------
 
 
-def test_upkeep_commands(world: World) -> None:
+async def test_upkeep_commands(world: World) -> None:
     settings = world.settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMM_")}
     env.update(
@@ -526,7 +526,15 @@ def test_upkeep_commands(world: World) -> None:
     reports = {r["table"]: r for r in run("index", "optimize")}
     assert reports["segments"]["fts"] == "present"
     assert reports["segments"]["vector"] == "none (exact search)"  # below the size threshold
+    assert set(reports["segments"]["scalar_created"]) == {"podcast_id", "episode_id",
+                                                           "published_at"}  # fmt: skip
+    assert run("index", "optimize")[0]["scalar_created"] == []  # idempotent
     assert run("topics", "refresh")["items_added"] == 0  # every playlist is current
+    # Filtered search still answers right through the new filter indexes.
+    pid = str(entity_id(world.eval_set.podcasts[2].id))
+    found = await world.http.get("/search", params={"q": "bread dough", "podcast_id": pid})
+    results = found.json()["results"]
+    assert results and {r["podcast_id"] for r in results} == {pid}
 
 
 def test_vector_index_is_built_above_the_threshold_and_rebuilt_when_stale(

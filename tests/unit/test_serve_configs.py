@@ -97,6 +97,10 @@ def test_production_config_asks_for_gpus_and_carries_no_secrets() -> None:
     assert main.ingress.autoscaling is not None and main.ingress.autoscaling.min_replicas >= 2
     assert llm.accelerator_type == "A10G"
     assert "kv_cache_memory_bytes" not in llm.engine_kwargs  # a CPU-only knob
+    # The app logs each request itself; Serve's access log for the ingress stays off.
+    ingress = [d for d in app_named(config, APP_NAME).deployments if d.name == "Api"]
+    assert ingress and ingress[0].logging_config is not None
+    assert ingress[0].logging_config.enable_access_log is False
     for app in config.applications:
         env = env_vars(app)
         assert env["TMM_ENVIRONMENT"] == "production"
