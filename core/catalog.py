@@ -8,6 +8,7 @@ URL a feed has ever had; record a failed refresh on the podcast instead of losin
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from uuid import UUID
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+from pydantic import TypeAdapter
+from redis.exceptions import RedisError
 
 from core.apple import AppleClient
 from core.db import episodes as episode_rows
@@ -29,9 +32,14 @@ from core.feeds.loader import FeedDocument, FeedLoader
 from core.feeds.urls import parse_http_url, url_key
 from core.opml import parse_opml, render_opml
 from core.paging import Cursor, Page
+from core.search.cache import ResultCache
 from core.settings import Settings
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+_PODCAST = TypeAdapter(Podcast)
+_PAGE = TypeAdapter(Page[Podcast])
 Conn = psycopg.AsyncConnection[Any]
 
 
@@ -98,16 +106,37 @@ class Catalog:
         loader: FeedLoader,
         apple: AppleClient,
         jobs: EpisodeJobs | None = None,
+        cache: ResultCache | None = None,
     ) -> None:
         self._settings = settings
         self._pool = pool
         self._loader = loader
         self._apple = apple
         self._jobs = jobs
+        # Podcast reads (the busiest catalog routes) through Redis; every write below drops
+        # them (and so does the processor when an episode's passages land).
+        self._cache = cache
+
+    async def _changed(self) -> None:
+        if self._cache is not None:
+            try:
+                await self._cache.invalidate()
+            except (RedisError, OSError) as exc:  # entries then expire by their TTL
+                log.warning("catalog cache not invalidated: %s", exc)
 
     # ---- reads -------------------------------------------------------------------------
 
     async def get_podcast(self, podcast_id: UUID) -> Podcast:
+        if self._cache is None:
+            return await self._load_podcast(podcast_id)
+        return await self._cache.get_or_compute(
+            {"podcast": str(podcast_id)},
+            lambda: self._load_podcast(podcast_id),
+            encode=lambda p: _PODCAST.dump_python(p, mode="json"),
+            decode=_PODCAST.validate_python,
+        )
+
+    async def _load_podcast(self, podcast_id: UUID) -> Podcast:
         async with self._pool.connection() as conn:
             podcast = await podcast_rows.get(conn, podcast_id)
         if podcast is None:
@@ -120,8 +149,19 @@ class Catalog:
         self, *, limit: int, cursor: str | None, query: str | None
     ) -> Page[Podcast]:
         after = Cursor.decode(cursor) if cursor else None
-        async with self._pool.connection() as conn:
-            return await podcast_rows.list_page(conn, limit=limit, after=after, query=query)
+
+        async def load() -> Page[Podcast]:
+            async with self._pool.connection() as conn:
+                return await podcast_rows.list_page(conn, limit=limit, after=after, query=query)
+
+        if self._cache is None:
+            return await load()
+        return await self._cache.get_or_compute(
+            {"podcasts": [limit, cursor, query]},
+            load,
+            encode=lambda p: _PAGE.dump_python(p, mode="json"),
+            decode=_PAGE.validate_python,
+        )
 
     async def get_episode(self, episode_id: UUID) -> Episode:
         async with self._pool.connection() as conn:
@@ -228,6 +268,7 @@ class Catalog:
             raise CatalogError(
                 "podcast_exists", "This podcast is already in the catalog.", ErrorKind.CONFLICT
             ) from exc
+        await self._changed()
         return AddResult(podcast_id, _ingest(podcast_id, counts))
 
     async def add_apple(self, apple_id: int) -> AddResult:
@@ -277,6 +318,7 @@ class Catalog:
                 await podcast_rows.record_failure(
                     conn, podcast_id, code=exc.code, message=exc.message, at=_now()
                 )
+            await self._changed()
             raise
         result = await self._apply(podcast_id, document, row, force=force)
         if (
@@ -302,11 +344,14 @@ class Catalog:
                 await podcast_rows.move_feed(conn, podcast_id, document.home_url, "redirect")
             if document.fetch.not_modified or unchanged_body:
                 await podcast_rows.record_success(conn, podcast_id, **found, at=at)
-                return IngestResult(podcast_id, not_modified=True)
-            await podcast_rows.update_from_feed(conn, podcast_id, document.feed)
-            counts = await episode_rows.upsert(conn, podcast_id, document.feed.episodes)
-            await podcast_rows.record_success(conn, podcast_id, **found, at=at)
-        return _ingest(podcast_id, counts)
+                result = IngestResult(podcast_id, not_modified=True)
+            else:
+                await podcast_rows.update_from_feed(conn, podcast_id, document.feed)
+                counts = await episode_rows.upsert(conn, podcast_id, document.feed.episodes)
+                await podcast_rows.record_success(conn, podcast_id, **found, at=at)
+                result = _ingest(podcast_id, counts)
+        await self._changed()
+        return result
 
     async def refresh_all(self, *, force: bool = False) -> list[RefreshOutcome]:
         """Refresh every feed, a few at a time; one bad feed never stops the rest."""

@@ -29,7 +29,7 @@ from core.ratelimit import RateLimiter, make_redis
 from core.search.cache import ResultCache
 from core.search.engine import SearchEngine
 from core.search.ports import NoTextEmbedder, TextEmbedder
-from core.search.service import SEARCH_CACHE, SearchService
+from core.search.service import CATALOG_CACHE, SEARCH_CACHE, SearchService
 from core.search.tellmemore import TopicPlanner
 from core.settings import Settings
 from core.topics import TopicPlaylists
@@ -77,7 +77,13 @@ async def open_services(
                 FeedFetcher(settings.feeds, feed_http), max_moves=settings.feeds.max_feed_moves
             )
             jobs = EpisodeJobs(pool, make_queue(pool, settings.processing), settings.processing)
-            catalog = Catalog(settings, pool, loader, apple, jobs)
+            catalog_cache = ResultCache(
+                redis,
+                CATALOG_CACHE,
+                ttl_s=settings.search.catalog_cache_ttl_s,
+                key_prefix=settings.redis.key_prefix,
+            )
+            catalog = Catalog(settings, pool, loader, apple, jobs, cache=catalog_cache)
             auth = AuthService(settings, pool, clock)
             limiter = RateLimiter(redis, settings.redis)
             accounts = Accounts(pool, auth, catalog, limiter, clock, jobs)

@@ -246,6 +246,8 @@ class SearchSettings(BaseModel):
     nprobes: int = Field(default=20, ge=1)
     refine_factor: int = Field(default=5, ge=1)
     cache_ttl_s: float = Field(default=300.0, ge=0)  # 0 turns the cache off
+    # Podcast reads (GET /podcasts, /podcasts/{id}); invalidated on every catalog write too.
+    catalog_cache_ttl_s: float = Field(default=60.0, ge=0)
     # A search replica looks for newer table versions at most this often.
     read_consistency_s: float = Field(default=2.0, ge=0)
     # How often a processor replica runs the index maintenance (optimize / build index).

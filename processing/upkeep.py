@@ -36,14 +36,14 @@ class Upkeep:
         self,
         settings: Settings,
         pool: AsyncConnectionPool,
-        cache: ResultCache,
+        caches: list[ResultCache],
         topics: TopicPlaylists,
         sender: EmailSender,
         tables: list[tuple[Any, str]],
     ) -> None:
         self._settings = settings
         self._pool = pool
-        self._cache = cache
+        self._caches = caches  # search answers and catalog reads
         self._topics = topics
         self._sender = sender
         self._tables = tables  # (Lance table, its text column)
@@ -51,7 +51,8 @@ class Upkeep:
 
     async def episode_done(self, episode_id: UUID) -> None:
         try:
-            await self._cache.invalidate()
+            for cache in self._caches:
+                await cache.invalidate()
             await self.catch_up()
         except Exception:
             log.exception("upkeep after episode %s failed; the timer will catch up", episode_id)
@@ -83,7 +84,7 @@ class Upkeep:
                             maintain, table, self._settings.search, text_column=column
                         )
                     )
-                await self._cache.invalidate()  # a rebuilt index can reorder approximate results
+                await self._caches[0].invalidate()  # a rebuilt index can reorder results
                 return reports
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

@@ -32,7 +32,7 @@ from core.playlists import Playlists
 from core.ratelimit import make_redis
 from core.search.cache import ResultCache
 from core.search.engine import SearchEngine
-from core.search.service import SEARCH_CACHE
+from core.search.service import CATALOG_CACHE, SEARCH_CACHE
 from core.search.tellmemore import TopicPlanner
 from core.settings import Settings
 from core.topics import TopicPlaylists
@@ -86,12 +86,20 @@ class Processor:
         self._upkeep = Upkeep(
             settings,
             self._pool,
-            ResultCache(
-                self._redis,
-                SEARCH_CACHE,
-                ttl_s=settings.search.cache_ttl_s,
-                key_prefix=settings.redis.key_prefix,
-            ),
+            [
+                ResultCache(
+                    self._redis,
+                    SEARCH_CACHE,
+                    ttl_s=settings.search.cache_ttl_s,
+                    key_prefix=settings.redis.key_prefix,
+                ),
+                ResultCache(
+                    self._redis,
+                    CATALOG_CACHE,
+                    ttl_s=settings.search.catalog_cache_ttl_s,
+                    key_prefix=settings.redis.key_prefix,
+                ),
+            ],
             topics,
             make_sender(settings.email, self._email_http),
             store.tables(),

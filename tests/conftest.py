@@ -191,10 +191,17 @@ def make_settings(
 
 
 @pytest.fixture
-def clean_db(database_url: str) -> None:
-    """Every storage test starts from empty tables (the schema stays)."""
+def clean_db(database_url: str, redis_settings: RedisSettings) -> None:
+    """Every storage test starts from empty tables (the schema stays) and empty caches: the
+    truncation bypasses the catalog, so nothing told the caches."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("TRUNCATE podcasts, podcast_feed_urls, episodes, users CASCADE")
+    client = redis.Redis.from_url(redis_settings.url)
+    try:
+        for name in ("catalog", "search"):
+            client.incr(f"{redis_settings.key_prefix}cache:{name}:generation")
+    finally:
+        client.close()
 
 
 @asynccontextmanager

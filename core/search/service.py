@@ -24,6 +24,7 @@ from core.search.types import (
 )
 
 SEARCH_CACHE = "search"
+CATALOG_CACHE = "catalog"
 
 
 class SearchService:
