@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,14 @@ from core.search.filters import sql_string, where_clause
 from core.search.fusion import reciprocal_rank_fusion, relative_score_fusion
 from core.search.highlight import highlight, query_terms, sentences
 from core.search.ports import TextEmbedder, Vectors
+from core.search.rows import (
+    SEGMENT_COLUMNS,
+    SUMMARY_COLUMNS,
+    Ranked,
+    cosine,
+    segment_hit,
+    shares_term,
+)
 from core.search.tables import TableReader, TableSource
 from core.search.types import NO_FILTERS, EpisodeHit, SearchFilters, SearchMode, SegmentHit
 from core.settings import SearchSettings
@@ -34,38 +42,6 @@ log = logging.getLogger(__name__)
 
 SEGMENTS_TABLE = "segments"
 SUMMARIES_TABLE = "episode_summaries"
-
-_SEGMENT_COLUMNS = [
-    "id",
-    "episode_id",
-    "podcast_id",
-    "episode_title",
-    "podcast_title",
-    "published_at",
-    "index",
-    "start_s",
-    "end_s",
-    "text",
-    "vector",
-]
-_SUMMARY_COLUMNS = [
-    "episode_id",
-    "podcast_id",
-    "episode_title",
-    "podcast_title",
-    "published_at",
-    "summary",
-    "topics",
-    "vector",
-]
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """One retriever's answer: rows by key, in rank order."""
-
-    keys: list[str]
-    rows: dict[str, dict[str, Any]]
 
 
 class SearchEngine:
@@ -168,7 +144,7 @@ class SearchEngine:
         row = await asyncio.to_thread(self._segment_row, segment_id)
         if row is None:
             return None
-        return _segment_hit(row, score=0.0, similarity=None, ranks=(None, None))
+        return segment_hit(row, score=0.0, similarity=None, ranks=(None, None))
 
     async def more_like_segment(
         self,
@@ -194,7 +170,7 @@ class SearchEngine:
         vector = np.asarray(source.vector, dtype=np.float32)
         ranked = await asyncio.to_thread(self._vector_segments, vector, where, size)
         return [
-            _segment_hit(
+            segment_hit(
                 ranked.rows[key],
                 score=1.0 / (rank + 1),
                 similarity=ranked.rows[key]["_similarity"],
@@ -224,12 +200,12 @@ class SearchEngine:
         if mode is not SearchMode.FULLTEXT:
             query_vector = (await self._embedder.embed_queries([text]))[0]
             semantic = await asyncio.to_thread(
-                self._vector, self._summaries, "episode_id", _SUMMARY_COLUMNS, query_vector,
+                self._vector, self._summaries, "episode_id", SUMMARY_COLUMNS, query_vector,
                 where, pool,
             )  # fmt: skip
         if mode is not SearchMode.SEMANTIC:
             fulltext = await asyncio.to_thread(
-                self._fulltext, self._summaries, "episode_id", "summary", _SUMMARY_COLUMNS, text,
+                self._fulltext, self._summaries, "episode_id", "summary", SUMMARY_COLUMNS, text,
                 where, pool,
             )  # fmt: skip
         fused = self.fuse(semantic, fulltext)[:size]
@@ -248,7 +224,7 @@ class SearchEngine:
                     summary=row["summary"],
                     topics=tuple(row["topics"] or ()),
                     score=score,
-                    similarity=_cosine(query_vector, row["vector"]),
+                    similarity=cosine(query_vector, row["vector"]),
                     semantic_rank=sem_rank.get(key),
                     fulltext_rank=ft_rank.get(key),
                 )
@@ -264,10 +240,10 @@ class SearchEngine:
     # -- retrievers (run in threads) ---------------------------------------------------------
 
     def _vector_segments(self, vector: Vectors | None, where: str | None, k: int) -> Ranked:
-        return self._vector(self._segments, "id", _SEGMENT_COLUMNS, vector, where, k)
+        return self._vector(self._segments, "id", SEGMENT_COLUMNS, vector, where, k)
 
     def _fulltext_segments(self, text: str, where: str | None, k: int) -> Ranked:
-        return self._fulltext(self._segments, "id", "text", _SEGMENT_COLUMNS, text, where, k)
+        return self._fulltext(self._segments, "id", "text", SEGMENT_COLUMNS, text, where, k)
 
     def _vector(
         self,
@@ -320,7 +296,7 @@ class SearchEngine:
         rows = (
             table.search()
             .where(f"id = {sql_string(segment_id)}")
-            .select(_SEGMENT_COLUMNS)
+            .select(SEGMENT_COLUMNS)
             .limit(1)
             .to_arrow()
             .to_pylist()
@@ -368,9 +344,9 @@ class SearchEngine:
             row = semantic.rows.get(key) or fulltext.rows[key]
             similarity = row.get("_similarity")
             if similarity is None:
-                similarity = _cosine(query_vector, row["vector"])
+                similarity = cosine(query_vector, row["vector"])
             hits.append(
-                _segment_hit(
+                segment_hit(
                     row,
                     score=score,
                     similarity=similarity,
@@ -389,7 +365,7 @@ class SearchEngine:
         semantic_only = [
             i
             for i, h in enumerate(hits)
-            if query_vector is not None and not _shares_term(h.text, terms)
+            if query_vector is not None and not shares_term(h.text, terms)
         ]
         scores: dict[int, list[float]] = {}
         if semantic_only:
@@ -416,43 +392,3 @@ class SearchEngine:
             )
             for i, hit in enumerate(hits)
         ]
-
-
-def _shares_term(text: str, terms: frozenset[str]) -> bool:
-    from core.search.highlight import term_marks
-
-    return bool(terms) and bool(term_marks(text, terms, 0, len(text)))
-
-
-def _cosine(query_vector: Vectors | None, vector: Sequence[float] | None) -> float | None:
-    if query_vector is None or vector is None:
-        return None
-    return float(np.dot(np.asarray(vector, dtype=np.float32), query_vector))
-
-
-def _segment_hit(
-    row: dict[str, Any],
-    *,
-    score: float,
-    similarity: float | None,
-    ranks: tuple[int | None, int | None],
-    vector: bool = True,
-) -> SegmentHit:
-    raw = row.get("vector")
-    return SegmentHit(
-        segment_id=row["id"],
-        episode_id=row["episode_id"],
-        podcast_id=row["podcast_id"],
-        episode_title=row["episode_title"],
-        podcast_title=row["podcast_title"],
-        published_at=row["published_at"],
-        index=int(row["index"]),
-        start_s=float(row["start_s"]),
-        end_s=float(row["end_s"]),
-        text=row["text"],
-        score=score,
-        similarity=similarity,
-        semantic_rank=ranks[0],
-        fulltext_rank=ranks[1],
-        vector=tuple(float(x) for x in raw) if vector and raw is not None else None,
-    )
