@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from core.auth.service import AuthService, Principal
-from core.catalog import AddResult, Catalog, OpmlImportReport
+from core.catalog import AddResult, Catalog
 from core.clock import Clock
 from core.db import podcasts as podcast_rows
 from core.db import subscriptions as subscription_rows
@@ -23,6 +23,7 @@ from core.db import users as user_rows
 from core.domain import Session, Subscription, User
 from core.episode_jobs import EpisodeJobs
 from core.errors import CatalogError, ErrorKind
+from core.opml import OpmlImportReport
 from core.ratelimit import LimiterUnavailable, RateLimiter
 
 log = logging.getLogger("tellmemore.accounts")

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -30,7 +30,7 @@ from core.errors import CatalogError, ErrorKind
 from core.feeds.fetch import Validators
 from core.feeds.loader import FeedDocument, FeedLoader
 from core.feeds.urls import parse_http_url, url_key
-from core.opml import parse_opml, render_opml
+from core.opml import OpmlImportItem, OpmlImportReport, parse_opml, render_opml
 from core.paging import Cursor, Page
 from core.search.cache import ResultCache
 from core.settings import Settings
@@ -57,24 +57,6 @@ class RefreshOutcome:
     result: IngestResult | None = None
     error_code: str | None = None
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class OpmlImportItem:
-    feed_url: str | None
-    title: str | None
-    status: Literal["created", "exists", "failed"]
-    podcast_id: UUID | None = None
-    error_code: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class OpmlImportReport:
-    items: list[OpmlImportItem] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(1 for i in self.items if i.status == status)
 
 
 def _now() -> datetime:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Literal
+from uuid import UUID
 
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
@@ -119,3 +121,21 @@ def render_opml(podcasts: Iterable[Podcast], *, title: str = "Tell Me More catal
     ET.indent(root)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document
+
+
+@dataclass(frozen=True)
+class OpmlImportItem:
+    feed_url: str | None
+    title: str | None
+    status: Literal["created", "exists", "failed"]
+    podcast_id: UUID | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OpmlImportReport:
+    items: list[OpmlImportItem] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for i in self.items if i.status == status)

@@ -13,9 +13,8 @@ sent with an ``If-Match`` that no longer holds fails with ``playlist_changed``.
 
 from __future__ import annotations
 
-import math
 import secrets
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,9 +25,10 @@ from psycopg_pool import AsyncConnectionPool
 from core.clock import Clock
 from core.db import history as history_rows
 from core.db import playlists as rows
-from core.db.history import HistoryEntry, Range, merge_ranges
+from core.db.history import HistoryEntry, merge_ranges
 from core.db.playlists import Conn, Kind, NewItem, Playlist, PlaylistItem, Visibility
 from core.errors import CatalogError, ErrorKind
+from core.history import check_times, is_heard
 from core.paging import Cursor, Page
 from core.settings import PlaylistSettings
 
@@ -44,12 +44,6 @@ __all__ = [
     "is_heard",
     "merge_ranges",
 ]
-
-# Players report positions roughly (often whole seconds): a range counts as heard when at most
-# this much of it, and at most a tenth of it, was missed.
-RANGE_SLACK_S = 1.0
-# A whole-episode item counts as heard once this share of the episode was.
-WHOLE_EPISODE_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -82,27 +76,6 @@ class PlaylistChanged(CatalogError):
         self.version = version
 
 
-def _covered_s(merged: Sequence[Range], start: float, end: float) -> float:
-    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in merged)
-
-
-def is_heard(
-    start_s: float | None, end_s: float | None, duration_s: float | None, heard: Sequence[Range]
-) -> bool:
-    """Whether a range (or, without times, a whole episode of ``duration_s``) is covered by the
-    ``heard`` ranges (merged). A whole episode counts as heard when it was marked heard as a
-    whole, or when enough of its known duration was."""
-    if start_s is not None and end_s is not None:
-        length = end_s - start_s
-        missing = length - _covered_s(heard, start_s, end_s)
-        return missing <= min(RANGE_SLACK_S, 0.1 * length)
-    if any(math.isinf(end) for _, end in heard):
-        return True
-    if not duration_s or duration_s <= 0:
-        return False
-    return _covered_s(heard, 0.0, duration_s) >= WHOLE_EPISODE_SHARE * duration_s
-
-
 def _not_found() -> CatalogError:
     return CatalogError("playlist_not_found", "There is no such playlist.", ErrorKind.NOT_FOUND)
 
@@ -120,26 +93,6 @@ def _owned(playlist: Playlist | None, actor: UUID) -> Playlist:
             "forbidden", "Only the playlist's owner can change it.", ErrorKind.FORBIDDEN
         )
     return playlist
-
-
-def _check_times(start_s: float | None, end_s: float | None, duration_s: float | None) -> None:
-    if (start_s is None) != (end_s is None):
-        raise CatalogError(
-            "time_range_incomplete",
-            "Give both start_s and end_s for a time range, or neither for the whole episode.",
-        )
-    if start_s is None or end_s is None:
-        return
-    if not (math.isfinite(start_s) and math.isfinite(end_s)) or start_s < 0:
-        raise CatalogError("invalid_time_range", "start_s and end_s must be 0 or more seconds.")
-    if start_s >= end_s:
-        raise CatalogError("invalid_time_range", "start_s must be before end_s.")
-    if duration_s and end_s > duration_s:
-        raise CatalogError(
-            "time_range_beyond_episode",
-            f"end_s is past the end of the episode ({duration_s:g} s).",
-            details={"duration_s": duration_s},
-        )
 
 
 def _check_position(position: int, highest: int) -> None:
@@ -339,7 +292,7 @@ class Playlists:
                     "There is no such episode.",
                     details={"episode_id": str(item.episode_id), "index": index},
                 )
-            _check_times(item.start_s, item.end_s, lengths[item.episode_id])
+            check_times(item.start_s, item.end_s, lengths[item.episode_id])
 
     async def add_items(
         self,
@@ -445,47 +398,9 @@ class Playlists:
 
     # ---- listening history ---------------------------------------------------------------
 
-    async def record_heard(
-        self,
-        user_id: UUID,
-        episode_id: UUID,
-        *,
-        start_s: float | None = None,
-        end_s: float | None = None,
-    ) -> HistoryEntry:
-        """Remember that the user heard an episode (no times) or a range of it."""
-        async with self._pool.connection() as conn:
-            lengths = await rows.episode_lengths(conn, [episode_id])
-            if episode_id not in lengths:
-                raise CatalogError(
-                    "episode_not_found",
-                    "There is no such episode.",
-                    details={"episode_id": str(episode_id)},
-                )
-            _check_times(start_s, end_s, lengths[episode_id])
-            return await history_rows.add(conn, user_id, episode_id, start_s, end_s)
-
     async def mark_item_heard(self, playlist_id: UUID, item_id: UUID, viewer: UUID) -> HistoryEntry:
         """Record the item's episode or range as heard by a viewer of the playlist."""
         async with self._pool.connection() as conn:
             playlist = _readable(await rows.get(conn, playlist_id), viewer)
             item = await self._item(conn, playlist.id, item_id)
             return await history_rows.add(conn, viewer, item.episode_id, item.start_s, item.end_s)
-
-    async def history(self, user_id: UUID, *, limit: int, cursor: str | None) -> Page[HistoryEntry]:
-        after = Cursor.decode(cursor) if cursor else None
-        async with self._pool.connection() as conn:
-            return await history_rows.list_page(conn, user_id, limit=limit, after=after)
-
-    async def clear_history(self, user_id: UUID) -> int:
-        """Forget everything the user heard; returns how many reports were removed."""
-        async with self._pool.connection() as conn:
-            return await history_rows.clear(conn, user_id)
-
-    async def heard_ranges(
-        self, user_id: UUID, episode_ids: Iterable[UUID]
-    ) -> dict[UUID, list[Range]]:
-        """What the user heard of each episode, merged, in order; a whole-episode mark is
-        ``(0, inf)``. Episodes with nothing heard are absent."""
-        async with self._pool.connection() as conn:
-            return await history_rows.heard_ranges(conn, user_id, set(episode_ids))

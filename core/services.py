@@ -22,6 +22,7 @@ from core.db.pool import make_pool
 from core.episode_jobs import EpisodeJobs, make_queue
 from core.feeds.fetch import FeedFetcher, make_http_client
 from core.feeds.loader import FeedLoader
+from core.history import ListeningHistory
 from core.lance import LazyConnection
 from core.objects import ObjectStore
 from core.playlists import Playlists
@@ -50,6 +51,7 @@ class Services:
     objects: ObjectStore
     search: SearchService
     playlists: Playlists
+    history: ListeningHistory
     topics: TopicPlaylists
 
 
@@ -102,6 +104,7 @@ async def open_services(
                 ),
             )
             playlists = Playlists(pool, settings.playlists, clock)
+            history = ListeningHistory(pool)
             yield Services(
                 settings=settings,
                 pool=pool,
@@ -116,8 +119,9 @@ async def open_services(
                 objects=ObjectStore(settings.s3),
                 search=search,
                 playlists=playlists,
+                history=history,
                 topics=TopicPlaylists(
-                    pool, playlists, TopicPlanner(engine, settings.search), clock
+                    pool, playlists, history, TopicPlanner(engine, settings.search), clock
                 ),
             )
     finally:

@@ -26,6 +26,7 @@ from core.clock import Clock
 from core.email.digest import DigestEntry, DigestItem, render_digest
 from core.email.sender import EmailError, EmailSender
 from core.errors import CatalogError
+from core.history import ListeningHistory
 from core.playlists import NewItem, Playlist, Playlists
 from core.search.tellmemore import HeardRanges, Plan, TopicPlanner
 from core.search.types import NO_FILTERS, SearchFilters
@@ -98,11 +99,13 @@ class TopicPlaylists:
         self,
         pool: AsyncConnectionPool,
         playlists: Playlists,
+        history: ListeningHistory,
         planner: TopicPlanner,
         clock: Clock,
     ) -> None:
         self._pool = pool
         self._playlists = playlists
+        self._history = history
         self.planner = planner
         self._clock = clock
 
@@ -110,7 +113,7 @@ class TopicPlaylists:
         """The planner's "what did this listener hear" callback for one user."""
 
         async def heard(episode_ids: Any) -> HeardRanges:
-            ranges = await self._playlists.heard_ranges(user_id, [UUID(e) for e in episode_ids])
+            ranges = await self._history.heard_ranges(user_id, [UUID(e) for e in episode_ids])
             return {str(k): v for k, v in ranges.items()}
 
         return heard

@@ -15,12 +15,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import lancedb
 import numpy as np
@@ -28,23 +27,21 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from core.clock import Clock, utc_now
-from core.search.indexes import ensure_fts_index
+from core.search.filters import sql_string
 from models.types import ModelRef, RetrievalSegment, Summary
+from processing.lance_tables import (
+    delete,
+    ensure_fts,
+    merge,
+    open_or_create,
+    refresh,
+    retry_on_conflict,
+)
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
-# Lance's messages for a lost optimistic commit. The writes here are idempotent and start from the
-# latest version, so rerunning one is always safe, even after an "incompatible" concurrent
-# Overwrite (a racing table creation).
-_CONFLICT_MARKERS = (
-    "retryable commit conflict",
-    "commit conflict for version",
-    "too many concurrent writers",
-    "incompatible transaction",
-)
 
 
 @dataclass(frozen=True)
@@ -99,11 +96,6 @@ def summaries_schema(dimension: int) -> pa.Schema:
     )
 
 
-def sql_string(value: str) -> str:
-    """``value`` as a SQL string literal for a Lance filter (single quotes doubled)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 class SegmentStore:
     """Passages and summaries of processed episodes in LanceDB, written idempotently."""
 
@@ -120,13 +112,13 @@ class SegmentStore:
             raise ValueError(f"The vector dimension must be positive, not {dimension}.")
         self.dimension = dimension
         self._clock = clock
-        self._segments = _open_or_create(db, segments_table, segments_schema(dimension))
-        self._summaries = _open_or_create(db, summaries_table, summaries_schema(dimension))
+        self._segments = open_or_create(db, segments_table, segments_schema(dimension))
+        self._summaries = open_or_create(db, summaries_table, summaries_schema(dimension))
         # Full-text indexes exist from the start: search's BM25 half needs one, and rows added
         # later are searched unindexed until index maintenance folds them in.
         for table, column in ((self._segments, "text"), (self._summaries, "summary")):
-            _retry_on_conflict(
-                functools.partial(_ensure_fts, table, column),
+            retry_on_conflict(
+                functools.partial(ensure_fts, table, column),
                 what=f"the full-text index of {table.name}",
             )
 
@@ -159,7 +151,7 @@ class SegmentStore:
             summary_row = self._summary_row(episode, summary, summary_vector, embedding_model, now)
 
         started = time.perf_counter()
-        _merge(
+        merge(
             self._segments,
             "id",
             passages,
@@ -167,7 +159,7 @@ class SegmentStore:
             what=f"segments of episode {episode.episode_id}",
         )
         if summary_row is not None:
-            _merge(
+            merge(
                 self._summaries,
                 "episode_id",
                 summary_row,
@@ -183,7 +175,7 @@ class SegmentStore:
 
     def episode_segments(self, episode_id: str) -> list[dict[str, Any]]:
         """The episode's passages (every column) in their order in the episode."""
-        _refresh(self._segments)
+        refresh(self._segments)
         rows = (
             self._segments.search()
             .where(f"episode_id = {sql_string(episode_id)}")
@@ -195,14 +187,14 @@ class SegmentStore:
 
     def count_segments(self, episode_id: str | None = None) -> int:
         """Passages of one episode, or of all episodes."""
-        _refresh(self._segments)
+        refresh(self._segments)
         if episode_id is None:
             return self._segments.count_rows()
         return self._segments.count_rows(f"episode_id = {sql_string(episode_id)}")
 
     def episode_summary(self, episode_id: str) -> dict[str, Any] | None:
         """The episode's summary row with ``chapters`` decoded from JSON, or None."""
-        _refresh(self._summaries)
+        refresh(self._summaries)
         rows = (
             self._summaries.search()
             .where(f"episode_id = {sql_string(episode_id)}")
@@ -220,8 +212,8 @@ class SegmentStore:
         """Remove the episode's passages and summary (nothing happens if there are none)."""
         where = f"episode_id = {sql_string(episode_id)}"
         for table in (self._segments, self._summaries):
-            _retry_on_conflict(
-                functools.partial(_delete, table, where),
+            retry_on_conflict(
+                functools.partial(delete, table, where),
                 what=f"episode {episode_id} from {table.name}",
             )
 
@@ -303,54 +295,6 @@ class SegmentStore:
         )
 
 
-def _open_or_create(db: lancedb.DBConnection, name: str, schema: pa.Schema) -> lancedb.table.Table:
-    """The named table, created empty with ``schema`` if missing. Another process may create it
-    between our look and our create; Lance then says "already exists" or, when the two commits
-    race, reports a commit conflict or an incompatible transaction (or lets ours land as a
-    second, empty version). Whatever it says, if the table is now there we open it."""
-    try:
-        table = db.open_table(name)
-    except ValueError:
-        try:
-            table = db.create_table(name, schema=schema)
-        except (ValueError, RuntimeError) as exc:
-            try:
-                table = db.open_table(name)
-            except ValueError:
-                raise exc from None
-            log.info("LanceDB table %s was created by another process (%s); opened it", name, exc)
-    _check_schema(name, table.schema, schema)
-    return table
-
-
-def _ensure_fts(table: lancedb.table.Table, column: str) -> None:
-    # From the latest version: after losing a race, the winner's index is what we must see.
-    _refresh(table)
-    ensure_fts_index(table, column)
-
-
-def _refresh(table: lancedb.table.Table) -> None:
-    # A long-lived handle stays at the version it last saw unless the connection was opened with
-    # a read_consistency_interval: reads would miss other replicas' writes, and a write based on
-    # a version older than a concurrent re-creation (an Overwrite) cannot be rebased. A few ms.
-    table.checkout_latest()  # type: ignore[no-untyped-call]
-
-
-def _check_schema(name: str, actual: pa.Schema, expected: pa.Schema) -> None:
-    problems = []
-    for field in expected:
-        index = actual.get_field_index(field.name)
-        if index < 0:
-            problems.append(f"{field.name} is missing")
-        elif actual.field(index).type != field.type:
-            problems.append(f"{field.name} is {actual.field(index).type}, not {field.type}")
-    if problems:
-        raise ValueError(
-            f"LanceDB table {name!r} does not have the expected columns ({'; '.join(problems)}). "
-            "Vectors of another model or dimension belong in a table of another name."
-        )
-
-
 def _check_segments(episode: EpisodeMeta, segments: Sequence[RetrievalSegment]) -> None:
     others = {s.episode_id for s in segments} - {episode.episode_id}
     if others:
@@ -373,59 +317,3 @@ def _utc(moment: datetime | None) -> datetime | None:
 def _vector_column(matrix: npt.NDArray[np.float32], dimension: int) -> pa.FixedSizeListArray:
     flat = pa.array(np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1), pa.float32())
     return pa.FixedSizeListArray.from_arrays(flat, dimension)
-
-
-def _merge(
-    table: lancedb.table.Table,
-    on: str,
-    rows: pa.Table,
-    *,
-    replace_where: str | None = None,
-    what: str,
-) -> None:
-    """Upsert ``rows`` on ``on``; with ``replace_where``, also delete the table's rows matching it
-    that ``rows`` does not have, in the same commit."""
-
-    def run() -> object:
-        _refresh(table)
-        builder = table.merge_insert(on).when_matched_update_all().when_not_matched_insert_all()
-        if replace_where is not None:
-            builder = builder.when_not_matched_by_source_delete(replace_where)
-        return builder.execute(rows)
-
-    _retry_on_conflict(run, what=what)
-
-
-def _delete(table: lancedb.table.Table, where: str) -> None:
-    _refresh(table)
-    table.delete(where)
-
-
-def _is_conflict(exc: BaseException) -> bool:
-    message = str(exc).lower()
-    return any(marker in message for marker in _CONFLICT_MARKERS)
-
-
-def _retry_on_conflict(
-    operation: Callable[[], T], *, what: str, attempts: int = 4, base_delay_s: float = 0.2
-) -> T:
-    """Run ``operation``; rerun it after a jittered pause when its commit lost to concurrent
-    writers (up to ``attempts`` runs in all). Other errors pass straight through."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return operation()
-        except (RuntimeError, OSError) as exc:
-            if attempt == attempts or not _is_conflict(exc):
-                raise
-            # Jitter only spreads retries apart; it needs no cryptographic randomness.
-            delay = base_delay_s * 2 ** (attempt - 1) * (0.5 + random.random())  # noqa: S311
-            log.warning(
-                "commit conflict writing %s (attempt %d of %d); retrying in %.2fs: %s",
-                what,
-                attempt,
-                attempts,
-                delay,
-                exc,
-            )
-            time.sleep(delay)
-    raise AssertionError("unreachable")

@@ -25,6 +25,7 @@ from core.email.http_api import make_email_http_client
 from core.email.sender import make_sender
 from core.episode_jobs import make_queue
 from core.feeds.fetch import FeedFetcher, make_http_client
+from core.history import ListeningHistory
 from core.lance import connect
 from core.logs import configure_logging
 from core.objects import ObjectStore
@@ -80,6 +81,7 @@ class Processor:
         topics = TopicPlaylists(
             self._pool,
             Playlists(self._pool, settings.playlists, utc_now),
+            ListeningHistory(self._pool),
             TopicPlanner(engine, settings.search),
             utc_now,
         )

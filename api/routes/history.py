@@ -6,14 +6,23 @@ the caller may see (another user's private one answers 404).
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 
-from api.deps import CurrentUser, PageDep
+from api.deps import CurrentUser, PageDep, ServicesDep
 from api.playlist_schemas import HeardIn, HistoryEntryOut, HistoryPage
 from api.routes.playlists import PlaylistsDep
 from api.schemas import ERROR_RESPONSES
+from core.history import ListeningHistory
+
+
+async def get_history(services: ServicesDep) -> ListeningHistory:
+    return services.history
+
+
+HistoryDep = Annotated[ListeningHistory, Depends(get_history)]
 
 router = APIRouter(tags=["history"], responses=ERROR_RESPONSES)
 
@@ -25,19 +34,17 @@ router = APIRouter(tags=["history"], responses=ERROR_RESPONSES)
     summary="I heard an episode (no times) or a time range of it",
 )
 async def record_heard(
-    body: HeardIn, principal: CurrentUser, playlists: PlaylistsDep
+    body: HeardIn, principal: CurrentUser, history: HistoryDep
 ) -> HistoryEntryOut:
-    entry = await playlists.record_heard(
+    entry = await history.record_heard(
         principal.user.id, body.episode_id, start_s=body.start_s, end_s=body.end_s
     )
     return HistoryEntryOut.model_validate(entry)
 
 
 @router.get("/me/history", response_model=HistoryPage, summary="What I heard, latest first")
-async def list_history(
-    principal: CurrentUser, playlists: PlaylistsDep, page: PageDep
-) -> HistoryPage:
-    found = await playlists.history(principal.user.id, limit=page.limit, cursor=page.cursor)
+async def list_history(principal: CurrentUser, history: HistoryDep, page: PageDep) -> HistoryPage:
+    found = await history.history(principal.user.id, limit=page.limit, cursor=page.cursor)
     return HistoryPage(
         items=[HistoryEntryOut.model_validate(e) for e in found.items],
         next_cursor=found.next_cursor,
@@ -45,8 +52,8 @@ async def list_history(
 
 
 @router.delete("/me/history", status_code=status.HTTP_204_NO_CONTENT, summary="Forget what I heard")
-async def clear_history(principal: CurrentUser, playlists: PlaylistsDep) -> None:
-    await playlists.clear_history(principal.user.id)
+async def clear_history(principal: CurrentUser, history: HistoryDep) -> None:
+    await history.clear_history(principal.user.id)
 
 
 @router.post(

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from core.clock import utc_now
 from core.db.pool import make_pool
-from core.playlists import Playlists
+from core.history import ListeningHistory
 from core.settings import Settings
 from tests.conftest import bearer, register
 from tests.storage.test_playlists import Shelf, add, add_shelf, code_of, new_playlist
@@ -165,7 +164,7 @@ async def test_heard_ranges_for_the_topic_builder(
     pool = make_pool(settings.database)
     await pool.open(wait=True)
     try:
-        service = Playlists(pool, settings.playlists, utc_now)
+        service = ListeningHistory(pool)
         ranges = await service.heard_ranges(
             user_id, [uuid.UUID(shelf.long), uuid.UUID(shelf.short), uuid.UUID(shelf.unknown)]
         )

@@ -15,9 +15,11 @@ import pyarrow as pa
 import pytest
 
 from core.lance import connect
+from core.search.filters import sql_string
 from core.settings import LanceSettings, S3Settings
 from models.types import Chapter, ModelRef, RetrievalSegment, Summary
-from processing.segment_store import EpisodeMeta, SegmentStore, _retry_on_conflict, sql_string
+from processing.lance_tables import retry_on_conflict
+from processing.segment_store import EpisodeMeta, SegmentStore
 
 DIM = 32
 SEGMENTER = ModelRef("segmenter", "passages", "3")
@@ -343,11 +345,11 @@ def test_lost_commits_are_retried_a_bounded_number_of_times() -> None:
 
         return operation
 
-    assert _retry_on_conflict(conflicting(2), what="x", base_delay_s=0) == "done"
+    assert retry_on_conflict(conflicting(2), what="x", base_delay_s=0) == "done"
     assert len(calls) == 3
     calls.clear()
     with pytest.raises(RuntimeError, match="Retryable commit conflict"):
-        _retry_on_conflict(conflicting(10), what="x", attempts=3, base_delay_s=0)
+        retry_on_conflict(conflicting(10), what="x", attempts=3, base_delay_s=0)
     assert len(calls) == 3
     calls.clear()
 
@@ -356,7 +358,7 @@ def test_lost_commits_are_retried_a_bounded_number_of_times() -> None:
         raise RuntimeError("some other failure")
 
     with pytest.raises(RuntimeError, match="other failure"):
-        _retry_on_conflict(broken, what="x", base_delay_s=0)
+        retry_on_conflict(broken, what="x", base_delay_s=0)
     assert len(calls) == 1
 
 
