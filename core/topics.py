@@ -127,9 +127,11 @@ class TopicPlaylists:
         filters: SearchFilters,
         minutes: float,
         skip_heard: bool,
+        as_of: datetime | None = None,
     ) -> Playlist:
         """``plan`` as a new topic playlist. Its first items are not digest material: the
-        owner is looking at them."""
+        owner is looking at them. ``as_of`` is when the plan's search ran: episodes processed
+        after it are left to the first refresh, so none falls between plan and save."""
         playlist = await self._playlists.create(
             owner_id,
             title=title or plan.topic[:200],
@@ -148,7 +150,7 @@ class TopicPlaylists:
             )
             await conn.execute(
                 "UPDATE playlists SET refreshed_at = %s WHERE id = %s",
-                (self._clock(), playlist.id),
+                (as_of or self._clock(), playlist.id),
             )
         return (await self._playlists.get(playlist.id, viewer=owner_id, skip_heard=False)).playlist
 

@@ -36,6 +36,7 @@ async def tell_me_more(
         body.filters.max_duration_s,
     )
     user_id = principal.user.id
+    as_of = services.clock()
     plan = await topics.planner.plan(
         body.topic,
         body.minutes,
@@ -51,6 +52,7 @@ async def tell_me_more(
             filters=filters,
             minutes=body.minutes,
             skip_heard=body.skip_heard,
+            as_of=as_of,
         )
         playlist_id = str(playlist.id)
         response.headers["Location"] = f"/playlists/{playlist.id}"
