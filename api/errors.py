@@ -24,6 +24,7 @@ STATUS = {
     ErrorKind.RATE_LIMITED: 429,
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.CONFLICT: 409,
+    ErrorKind.PRECONDITION_FAILED: 412,
     ErrorKind.TOO_LARGE: 413,
     ErrorKind.UPSTREAM_THROTTLED: 503,
     ErrorKind.UPSTREAM_FAILED: 502,
@@ -45,6 +46,8 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 async def _catalog_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CatalogError)
     headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else {}
+    if exc.kind is ErrorKind.PRECONDITION_FAILED and "version" in exc.details:
+        headers["ETag"] = f'"{exc.details["version"]}"'  # what to send in If-Match now
     if exc.kind is ErrorKind.UNAUTHORIZED:
         headers["WWW-Authenticate"] = (
             f'Bearer error="invalid_token", error_description="{exc.code}"'

@@ -19,6 +19,7 @@ class ErrorKind(Enum):
     FORBIDDEN = "forbidden"  # (403)
     NOT_FOUND = "not_found"  # (404)
     CONFLICT = "conflict"  # it already exists (409)
+    PRECONDITION_FAILED = "precondition_failed"  # If-Match no longer holds (412)
     TOO_LARGE = "too_large"  # the request body is over a limit (413)
     UPSTREAM_THROTTLED = "upstream_throttled"  # a third party asked us to slow down (503)
     UPSTREAM_FAILED = "upstream_failed"  # a third party answered badly (502)

@@ -70,7 +70,7 @@ class PlaylistChanged(CatalogError):
         super().__init__(
             "playlist_changed",
             "The playlist changed since you read it; read it again and retry.",
-            ErrorKind.CONFLICT,
+            ErrorKind.PRECONDITION_FAILED,
             details={"version": version},
         )
         self.version = version

@@ -8,16 +8,13 @@ does not exist. Reads carry the playlist's ``version`` as the ``ETag``; an edit 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from api.deps import CurrentUser, PageDep, ServicesDep, get_principal
-from api.errors import error_body
 from api.playlist_schemas import (
     ItemIn,
     ItemOut,
@@ -31,30 +28,11 @@ from api.playlist_schemas import (
 from api.schemas import ERROR_RESPONSES, ErrorOut
 from core import playlist_export as export
 from core.auth.service import Principal
-from core.playlists import NewItem, PlaylistChanged, PlaylistContents, Playlists
+from core.playlists import NewItem, PlaylistContents, Playlists
 from core.services import Services
-
-
-class _PlaylistRoute(APIRoute):
-    """Answers :class:`PlaylistChanged` with 412 and the current ETag (the API's shared error
-    handler maps error kinds, and 412 is particular to conditional requests)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except PlaylistChanged as exc:
-                body = error_body(exc.code, exc.message, exc.details)
-                return JSONResponse(body, 412, headers={"ETag": etag(exc.version)})
-
-        return handle
-
 
 router = APIRouter(
     tags=["playlists"],
-    route_class=_PlaylistRoute,
     responses={
         **ERROR_RESPONSES,
         403: {"model": ErrorOut, "description": "A public playlist someone else owns"},
