@@ -1,4 +1,5 @@
 """Ray Data backlog jobs: ``Dataset -> Dataset`` stages over ``models/`` and the core's storage.
 
-Arrives with the batch-reprocessing work; nothing here yet.
+So far: which episodes a run works on (``selection``); the stages arrive with the batch
+reprocessing work.
 """
