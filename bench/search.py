@@ -66,7 +66,7 @@ from core.search.metrics import (
 from core.search.ports import Vectors
 from core.search.service import SEARCH_CACHE, SearchService
 from core.search.types import NO_FILTERS, SearchFilters, SearchMode
-from core.settings import LanceSettings, SearchSettings, Settings, load_settings
+from core.settings import EmbedderSettings, LanceSettings, SearchSettings, Settings, load_settings
 from models.embedder import Embedder, LocalTextEmbedder
 from models.types import Embeddings
 from processing.eval_catalog import segment_id, store_eval_passages
@@ -124,7 +124,7 @@ async def _load_corpus(eval_set: EvalSet, db: lancedb.DBConnection, settings: Se
     model = Embedder(settings.models.embedder)
     store = SegmentStore(db, model.dimension)
 
-    async def embed(texts: Sequence[str]) -> Embeddings:
+    async def embed(texts: Sequence[str], space: EmbedderSettings | None = None) -> Embeddings:
         return await asyncio.to_thread(model.embed_passages, list(texts))
 
     return await store_eval_passages(eval_set, store, embed)
@@ -289,10 +289,14 @@ class _PrecomputedQueries:
     def model_id(self) -> str:
         return self._model_id
 
-    async def embed_queries(self, texts: Sequence[str]) -> Vectors:
+    async def embed_queries(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> Vectors:
         return np.stack([self._vectors[t] for t in texts])
 
-    async def embed_passages(self, texts: Sequence[str]) -> Vectors:
+    async def embed_passages(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> Vectors:
         raise NotImplementedError("highlights are off in the synthetic runs")
 
 

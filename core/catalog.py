@@ -99,6 +99,10 @@ class Catalog:
         # them (and so does the processor when an episode's passages land).
         self._cache = cache
 
+    async def invalidate_cache(self) -> None:
+        """Drop cached podcast reads (after a batch job wrote outside this process)."""
+        await self._changed()
+
     async def _changed(self) -> None:
         if self._cache is not None:
             try:

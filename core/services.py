@@ -6,6 +6,7 @@ The API's lifespan and every CLI command open the same :class:`Services` from on
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from core.apple import AppleClient, make_apple_http_client
 from core.auth.service import AuthService
 from core.catalog import Catalog
 from core.clock import Clock, utc_now
+from core.db import search_indexes
 from core.db.pool import make_pool
 from core.episode_jobs import EpisodeJobs, make_queue
 from core.feeds.fetch import FeedFetcher, make_http_client
@@ -31,6 +33,7 @@ from core.search.cache import ResultCache
 from core.search.engine import SearchEngine
 from core.search.ports import NoTextEmbedder, TextEmbedder
 from core.search.service import CATALOG_CACHE, SEARCH_CACHE, SearchService
+from core.search.spaces import ActiveIndex, SearchIndex
 from core.search.tellmemore import TopicPlanner
 from core.settings import Settings
 from core.topics import TopicPlaylists
@@ -53,6 +56,11 @@ class Services:
     playlists: Playlists
     history: ListeningHistory
     topics: TopicPlaylists
+
+
+async def _active_index(pool: AsyncConnectionPool) -> SearchIndex | None:
+    async with pool.connection() as conn:
+        return await search_indexes.active(conn)
 
 
 @asynccontextmanager
@@ -93,6 +101,11 @@ async def open_services(
                 LazyConnection(settings.lance, settings.s3),
                 text_embedder or NoTextEmbedder(),
                 settings.search,
+                index=ActiveIndex(
+                    functools.partial(_active_index, pool),
+                    settings.models.embedder,
+                    ttl_s=settings.search.read_consistency_s,
+                ),
             )
             search = SearchService(
                 engine,

@@ -227,6 +227,33 @@ class ProcessingSettings(BaseModel):
     transcribe_parallel_chunks: int = Field(default=4, ge=1, le=64)
 
 
+class BatchSettings(BaseModel):
+    """Batch runs on Ray Data (``tmm-batch``): block sizes and the actor pools per stage.
+
+    GPU nodes set ``*_gpus`` (e.g. 1 for Whisper and the LLM, 0.25 for the embedder) so Ray
+    places those actors on GPU workers; CPU runs leave them at 0."""
+
+    episodes_per_block: int = Field(default=2, ge=1, le=256)
+    download_concurrency: int = Field(default=4, ge=1, le=256)  # parallel download tasks
+    transcribe_actors: int = Field(default=1, ge=1, le=1024)
+    transcribe_gpus: float = Field(default=0.0, ge=0)
+    transcribe_cpus: float = Field(default=1.0, gt=0)
+    summarize_actors: int = Field(default=1, ge=1, le=1024)
+    summarize_gpus: float = Field(default=0.0, ge=0)
+    summarize_cpus: float = Field(default=1.0, gt=0)
+    embed_actors: int = Field(default=1, ge=1, le=1024)
+    embed_gpus: float = Field(default=0.0, ge=0)
+    embed_cpus: float = Field(default=1.0, gt=0)
+    # Episodes per embedding call: their passages are encoded together.
+    embed_batch_episodes: int = Field(default=8, ge=1, le=1024)
+    write_actors: int = Field(default=1, ge=1, le=64)
+    # Re-embedding: rounds that embed episodes the online processor finished meanwhile, before
+    # the new index is activated.
+    catch_up_rounds: int = Field(default=3, ge=0, le=20)
+    # The Ray Job entry point a `tmm-batch submit` runs on the cluster (its image has it).
+    job_entrypoint: str = "tmm-batch run"
+
+
 class SearchSettings(BaseModel):
     """Search over the LanceDB tables, its indexes and its Redis cache."""
 
@@ -327,6 +354,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     playlists: PlaylistSettings = PlaylistSettings()
     email: EmailSettings = EmailSettings()
+    batch: BatchSettings = BatchSettings()
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Self:

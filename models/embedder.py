@@ -59,6 +59,31 @@ class Embedder:
         return Embeddings(np.asarray(vectors, dtype=np.float32), self.dimension, self.model)
 
 
+class Embedders:
+    """Loaded embedding models by space (model and prefixes), each loaded on first use: a
+    process follows a switch-over to an index built in another space without a restart.
+    ``settings`` gives the device and batch size, and the space used when none is named."""
+
+    def __init__(self, settings: EmbedderSettings) -> None:
+        self._settings = settings
+        self._models: dict[tuple[str, str, str], Embedder] = {}
+        self._lock = threading.Lock()
+
+    def get(self, space: EmbedderSettings | None = None) -> Embedder:
+        chosen = self._settings if space is None else space
+        key = (chosen.model, chosen.query_prefix, chosen.passage_prefix)
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                model = Embedder(
+                    self._settings.model_copy(
+                        update={"model": key[0], "query_prefix": key[1], "passage_prefix": key[2]}
+                    )
+                )
+                self._models[key] = model
+            return model
+
+
 class LocalTextEmbedder:
     """The in-process model behind search's ``TextEmbedder`` port (plain uvicorn, notebooks,
     benchmarks); the Serve app passes its embedder deployment instead.
@@ -67,22 +92,20 @@ class LocalTextEmbedder:
     ``/health``) without waiting for it."""
 
     def __init__(self, settings: EmbedderSettings) -> None:
-        self._settings = settings
-        self._model: Embedder | None = None
-        self._lock = threading.Lock()
-
-    def _get(self) -> Embedder:
-        with self._lock:
-            if self._model is None:
-                self._model = Embedder(self._settings)
-            return self._model
+        self._models = Embedders(settings)
 
     @property
     def model_id(self) -> str:
-        return self._get().model.id
+        return self._models.get().model.id
 
-    async def embed_queries(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        return await asyncio.to_thread(lambda: self._get().embed_queries(texts).vectors)
+    async def embed_queries(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> npt.NDArray[np.float32]:
+        return await asyncio.to_thread(lambda: self._models.get(space).embed_queries(texts).vectors)
 
-    async def embed_passages(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        return await asyncio.to_thread(lambda: self._get().embed_passages(texts).vectors)
+    async def embed_passages(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> npt.NDArray[np.float32]:
+        return await asyncio.to_thread(
+            lambda: self._models.get(space).embed_passages(texts).vectors
+        )

@@ -53,6 +53,15 @@ class _Piece:
     speaker: str | None
 
 
+def segmenter_model(
+    *, min_s: float = 45.0, target_s: float = 75.0, max_s: float = 120.0
+) -> ModelRef:
+    """The segmenter's identity: its rules' version and bounds (outputs change with either)."""
+    return ModelRef(
+        kind="segmenter", name="sentence-window", version=f"1-{min_s:g}-{target_s:g}-{max_s:g}"
+    )
+
+
 def segment_transcript(
     transcript: Transcript,
     episode_id: str,
@@ -86,9 +95,7 @@ def segment_transcript(
     merged = groups[-2] + groups[-1] if len(groups) > 1 else []
     if merged and measure(groups[-1]) < limits[0] and measure(merged) <= limits[2] * _TAIL_SLACK:
         groups[-2:] = [merged]
-    model = ModelRef(
-        kind="segmenter", name="sentence-window", version=f"1-{min_s:g}-{target_s:g}-{max_s:g}"
-    )
+    model = segmenter_model(min_s=min_s, target_s=target_s, max_s=max_s)
     passages: list[RetrievalSegment] = []
     floor = 0.0
     for index, group in enumerate(groups):

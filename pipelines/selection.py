@@ -28,6 +28,7 @@ _MODEL_COLUMNS: dict[str, str] = {
 @dataclass(frozen=True)
 class Selection:
     podcast_ids: tuple[UUID, ...] = ()
+    episode_ids: tuple[UUID, ...] = ()
     published_after: datetime | None = None  # inclusive, timezone-aware
     published_before: datetime | None = None  # exclusive
     statuses: tuple[Status, ...] = ()
@@ -35,6 +36,14 @@ class Selection:
     # (or never made), e.g. {"embedding": "embedding:all-MiniLM-L6-v2@9a27..."}
     not_made_by: tuple[tuple[ModelKind, str], ...] = ()
     limit: int | None = None
+
+    def _checked(self) -> Selection:
+        """Itself, after checking values that typing cannot (statuses from a command line)."""
+        known = {"new", "queued", "processing", "done", "failed"}
+        unknown = sorted(set(self.statuses) - known)
+        if unknown:
+            raise ValueError(f"Unknown status(es) {unknown}; one of {sorted(known)}.")
+        return self
 
     def __post_init__(self) -> None:
         for moment in (self.published_after, self.published_before):
@@ -63,6 +72,9 @@ def selection_query(selection: Selection) -> tuple[sql.Composed, list[Any]]:
     if selection.podcast_ids:
         where.append(sql.SQL("podcast_id = ANY(%s)"))
         params.append(list(selection.podcast_ids))
+    if selection.episode_ids:
+        where.append(sql.SQL("id = ANY(%s)"))
+        params.append(list(selection.episode_ids))
     if selection.published_after is not None:
         where.append(sql.SQL("published_at >= %s"))
         params.append(selection.published_after)

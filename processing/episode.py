@@ -7,7 +7,8 @@ Steps, each recorded on the episode row so the API can show progress:
 2. **segment** into 45-120 s retrieval passages with stable ids;
 3. **summarize** with the LLM; 4. **embed** the passages and the summary;
 5. **store**: transcript JSON to S3, passages and summary merged into LanceDB on their ids (a
-   rerun replaces, never duplicates), outputs and model versions to PostgreSQL.
+   rerun replaces, never duplicates) in the active search index (embedded in its space),
+   outputs and model versions to PostgreSQL.
 
 The staged audio is deleted when the attempt ends, success or handled failure; a worker that
 crashes leaves it, and the attempt that reclaims the job reuses it instead of downloading again.
@@ -35,21 +36,16 @@ from models import audio
 from models.captions import transcript_to_dict
 from models.errors import ModelError
 from models.segmenter import segment_transcript
-from models.transcripts import parse_transcript
 from models.types import Transcript
 from models.whisper import stitch
 from processing.download import DownloadLimits, delete_staged, download_enclosure, stage_audio
 from processing.errors import ProcessingError
 from processing.ports import Models
-from processing.segment_store import EpisodeMeta, SegmentStore
+from processing.publisher import publisher_transcript
+from processing.search_tables import SearchTables
+from processing.segment_store import EpisodeMeta
 
 log = logging.getLogger(__name__)
-
-# Publisher formats in order of preference: timed and structured first.
-_TRANSCRIPT_RANK = {
-    "application/json": 0, "text/vtt": 1, "application/x-subrip": 2, "application/srt": 2,
-    "text/srt": 2, "text/html": 3, "text/plain": 4,
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -75,14 +71,14 @@ class EpisodeProcessor:
         settings: Settings,
         pool: AsyncConnectionPool,
         objects: ObjectStore,
-        segments: SegmentStore,
+        tables: SearchTables,
         models: Models,
         fetcher: FeedFetcher,
     ) -> None:
         self._settings = settings
         self._pool = pool
         self._objects = objects
-        self._segments = segments
+        self._tables = tables
         self._models = models
         self._fetcher = fetcher
         self._limits = DownloadLimits.from_settings(settings)
@@ -106,7 +102,10 @@ class EpisodeProcessor:
         await self._step(episode_id, "summarizing")
         summary = await self._models.summarize(segments, item.title)
         await self._step(episode_id, "embedding")
-        embedded = await self._models.embed([*(s.text for s in segments), summary.summary])
+        index = await self._tables.active.current()
+        embedded = await self._models.embed(
+            [*(s.text for s in segments), summary.summary], index.embedder
+        )
         vectors = embedded.vectors
         await self._step(episode_id, "storing")
         key = transcript_key(episode_id)
@@ -118,8 +117,9 @@ class EpisodeProcessor:
             podcast_title=item.podcast_title,
             published_at=item.published_at,
         )
+        store = await self._tables.store_for_write(index, embedded.dimension, embedded.model.id)
         await asyncio.to_thread(
-            self._segments.write_episode,
+            store.write_episode,
             meta,
             segments,
             vectors[:-1],
@@ -154,7 +154,12 @@ class EpisodeProcessor:
     async def _transcript(self, item: rows.WorkItem) -> tuple[Transcript, str]:
         if self._settings.processing.prefer_publisher_transcript and item.transcripts:
             await self._step(item.episode_id, "fetching_transcript")
-            found = await self._publisher_transcript(item)
+            found = await publisher_transcript(
+                self._fetcher,
+                item.transcripts,
+                language=item.language,
+                episode_id=str(item.episode_id),
+            )
             if found is not None:
                 return found, "publisher"
         if not item.enclosure_url:
@@ -162,31 +167,6 @@ class EpisodeProcessor:
                 "no_audio", "The episode has no audio enclosure to transcribe.", retryable=False
             )
         return await self._asr(item), "asr"
-
-    async def _publisher_transcript(self, item: rows.WorkItem) -> Transcript | None:
-        """The best transcript the publisher offers, or None (then we transcribe ourselves)."""
-        links = sorted(
-            item.transcripts,
-            key=lambda t: _TRANSCRIPT_RANK.get(str(t.get("type", "")).lower(), 9),
-        )
-        for link in links:
-            try:
-                fetched = await self._fetcher.fetch(str(link["url"]))
-                parsed = parse_transcript(fetched.body, fetched.content_type or link.get("type"),
-                                          url=fetched.final_url)  # fmt: skip
-            except (CatalogError, ModelError) as exc:
-                log.warning(
-                    "publisher transcript unusable, trying the next",
-                    extra={
-                        "episode_id": str(item.episode_id),
-                        "url": link.get("url"),
-                        "reason": str(exc),
-                    },
-                )
-                continue
-            language = link.get("language") or item.language
-            return Transcript(parsed.segments, language, parsed.duration_s, parsed.model)
-        return None
 
     async def _asr(self, item: rows.WorkItem) -> Transcript:
         assert item.enclosure_url is not None

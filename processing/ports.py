@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from core.settings import EmbedderSettings
 from models.types import Embeddings, RetrievalSegment, Summary, Transcript
 
 
@@ -29,8 +30,10 @@ class Summarize(Protocol):
 
 
 class Embed(Protocol):
-    async def __call__(self, texts: Sequence[str]) -> Embeddings:
-        """Passage embeddings, one unit-length row per text."""
+    async def __call__(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> Embeddings:
+        """Passage embeddings in ``space`` (the active index's), one unit-length row per text."""
         ...
 
 
@@ -39,4 +42,3 @@ class Models:
     transcribe: Transcribe
     summarize: Summarize
     embed: Embed
-    embedding_dimension: int

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -39,14 +40,14 @@ class Upkeep:
         caches: list[ResultCache],
         topics: TopicPlaylists,
         sender: EmailSender,
-        tables: list[tuple[Any, str]],
+        tables: Callable[[], Awaitable[list[tuple[Any, str]]]],
     ) -> None:
         self._settings = settings
         self._pool = pool
         self._caches = caches  # search answers and catalog reads
         self._topics = topics
         self._sender = sender
-        self._tables = tables  # (Lance table, its text column)
+        self._tables = tables  # the active index's (Lance table, its text column) pairs
         self._stop = asyncio.Event()
 
     async def episode_done(self, episode_id: UUID) -> None:
@@ -78,7 +79,7 @@ class Upkeep:
                 return []
             try:
                 reports = []
-                for table, column in self._tables:
+                for table, column in await self._tables():
                     reports.append(
                         await asyncio.to_thread(
                             maintain, table, self._settings.search, text_column=column

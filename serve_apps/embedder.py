@@ -1,8 +1,10 @@
 """Sentence embeddings as a deployment, batched across callers with ``@serve.batch``.
 
 Every text is one batch item, so a search query from the API and a processor's passages share
-batches. The batch size and wait are set from the builder's ``user_config`` and can be changed
-at runtime (``serve deploy`` with a new ``user_config`` calls :meth:`reconfigure`; no restart).
+batches. A call may name another embedding space (the active search index's, after a
+re-embedding switch-over); its model is loaded on first use and batched separately. The batch
+size and wait are set from the builder's ``user_config`` and can be changed at runtime
+(``serve deploy`` with a new ``user_config`` calls :meth:`reconfigure`; no restart).
 """
 
 from __future__ import annotations
@@ -15,18 +17,21 @@ import numpy as np
 import numpy.typing as npt
 from ray import serve
 
-from core.settings import Settings
-from models.embedder import Embedder
+from core.settings import EmbedderSettings, Settings
+from models.embedder import Embedders
 from models.types import Embeddings
 
 Vector = npt.NDArray[np.float32]
 
 
+_Item = tuple[EmbedderSettings | None, str]
+
+
 @serve.deployment(name="Embedder")
 class EmbedderDeployment:
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings.models.embedder
-        self._model = Embedder(settings.models.embedder)
+        self._models = Embedders(settings.models.embedder)
+        self._model = self._models.get()  # the configured space, loaded at start
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Called with the deployment's ``user_config`` at start and on every change."""
@@ -37,28 +42,52 @@ class EmbedderDeployment:
                 batched.set_batch_wait_timeout_s(float(config["batch_wait_timeout_s"]))
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
-    async def _passages(self, texts: list[str]) -> list[Vector]:
-        result = await asyncio.to_thread(self._model.embed_passages, texts)
-        return list(result.vectors)
+    async def _passages(self, items: list[_Item]) -> list[Vector]:
+        return await asyncio.to_thread(self._encode, items, passages=True)
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
-    async def _queries(self, texts: list[str]) -> list[Vector]:
-        result = await asyncio.to_thread(self._model.embed_queries, texts)
-        return list(result.vectors)
+    async def _queries(self, items: list[_Item]) -> list[Vector]:
+        return await asyncio.to_thread(self._encode, items, passages=False)
 
-    async def embed_passages(self, texts: Sequence[str]) -> Embeddings:
-        return self._pack(await asyncio.gather(*(self._passages(t) for t in texts)))
+    def _encode(self, items: list[_Item], *, passages: bool) -> list[Vector]:
+        """One model call per embedding space in the batch (almost always just one)."""
+        out: list[Vector | None] = [None] * len(items)
+        groups: dict[tuple[str, str, str] | None, list[int]] = {}
+        for i, (space, _) in enumerate(items):
+            key = None if space is None else (space.model, space.query_prefix,
+                                              space.passage_prefix)  # fmt: skip
+            groups.setdefault(key, []).append(i)
+        for positions in groups.values():
+            model = self._models.get(items[positions[0]][0])
+            texts = [items[i][1] for i in positions]
+            result = model.embed_passages(texts) if passages else model.embed_queries(texts)
+            for i, vector in zip(positions, result.vectors, strict=True):
+                out[i] = vector
+        return [v for v in out if v is not None]
 
-    async def embed_queries(self, texts: Sequence[str]) -> Embeddings:
-        return self._pack(await asyncio.gather(*(self._queries(t) for t in texts)))
+    async def embed_passages(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> Embeddings:
+        vectors = await asyncio.gather(*(self._passages((space, t)) for t in texts))
+        return self._pack(vectors, space)
 
-    def dimension(self) -> int:
-        return self._model.dimension
+    async def embed_queries(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> Embeddings:
+        vectors = await asyncio.gather(*(self._queries((space, t)) for t in texts))
+        return self._pack(vectors, space)
+
+    def dimension(self, space: EmbedderSettings | None = None) -> int:
+        return self._models.get(space).dimension
+
+    def model_id(self, space: EmbedderSettings | None = None) -> str:
+        return self._models.get(space).model.id
 
     def batch_size(self) -> int:
         return int(cast(Any, self._passages)._get_max_batch_size())
 
-    def _pack(self, rows: Sequence[Vector]) -> Embeddings:
-        dim = self._model.dimension
+    def _pack(self, rows: Sequence[Vector], space: EmbedderSettings | None) -> Embeddings:
+        model = self._models.get(space)
+        dim = model.dimension
         vectors = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
-        return Embeddings(vectors, dim, self._model.model)
+        return Embeddings(vectors, dim, model.model)

@@ -8,6 +8,7 @@ from typing import Any
 from ray.serve.handle import DeploymentHandle
 
 from core.search.ports import Vectors
+from core.settings import EmbedderSettings
 from models.types import Embeddings
 
 
@@ -23,12 +24,16 @@ class DeploymentTextEmbedder:
     def model_id(self) -> str:
         return self._model_id
 
-    async def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        result: Embeddings = await self._handle.embed_queries.remote(list(texts))
+    async def embed_queries(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> Vectors:
+        result: Embeddings = await self._handle.embed_queries.remote(list(texts), space)
         self._model_id = result.model.id
         return result.vectors
 
-    async def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        result: Embeddings = await self._handle.embed_passages.remote(list(texts))
+    async def embed_passages(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> Vectors:
+        result: Embeddings = await self._handle.embed_passages.remote(list(texts), space)
         self._model_id = result.model.id
         return result.vectors

@@ -35,14 +35,14 @@ from core.search.cache import ResultCache
 from core.search.engine import SearchEngine
 from core.search.service import CATALOG_CACHE, SEARCH_CACHE
 from core.search.tellmemore import TopicPlanner
-from core.settings import Settings
+from core.settings import EmbedderSettings, Settings
 from core.topics import TopicPlaylists
 from models.summarizer.backends import OpenAIChat
 from models.summarizer.summarizer import Summarizer
 from models.types import Embeddings, RetrievalSegment, Summary, Transcript
 from processing.episode import EpisodeProcessor
 from processing.ports import Models
-from processing.segment_store import SegmentStore
+from processing.search_tables import SearchTables
 from processing.upkeep import Upkeep
 from processing.worker import EpisodeWorker
 from serve_apps.handles import DeploymentTextEmbedder
@@ -70,14 +70,17 @@ class Processor:
         self._pool = make_pool(settings.database, name="tellmemore-processor")
         await self._pool.open(wait=False)
         self._http = make_http_client(settings.feeds)
-        dimension = int(await embedder.dimension.remote())
         lance = connect(settings.lance, settings.s3)
-        store = SegmentStore(lance, dimension)
+        tables = SearchTables(
+            lance, self._pool, settings.models.embedder, ttl_s=settings.search.read_consistency_s
+        )
         self._redis = make_redis(settings.redis)
         self._email_http = (
             make_email_http_client(settings.email) if settings.email.backend == "http" else None
         )
-        engine = SearchEngine(lance, DeploymentTextEmbedder(embedder), settings.search)
+        engine = SearchEngine(
+            lance, DeploymentTextEmbedder(embedder), settings.search, index=tables.active
+        )
         topics = TopicPlaylists(
             self._pool,
             Playlists(self._pool, settings.playlists, utc_now),
@@ -104,19 +107,18 @@ class Processor:
             ],
             topics,
             make_sender(settings.email, self._email_http),
-            store.tables(),
+            tables.active_tables,
         )
         models = Models(
             transcribe=self._transcribe,
             summarize=self._summarize,
             embed=self._embed,
-            embedding_dimension=dimension,
         )
         processor = EpisodeProcessor(
             settings,
             self._pool,
             ObjectStore(settings.s3),
-            store,
+            tables,
             models,
             FeedFetcher(settings.feeds, self._http),
         )
@@ -138,8 +140,10 @@ class Processor:
         result: Transcript = await self._transcriber.transcribe.remote(samples, offset_s)
         return result
 
-    async def _embed(self, texts: Sequence[str]) -> Embeddings:
-        result: Embeddings = await self._embedder.embed_passages.remote(list(texts))
+    async def _embed(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> Embeddings:
+        result: Embeddings = await self._embedder.embed_passages.remote(list(texts), space)
         return result
 
     async def _summarize(self, segments: Sequence[RetrievalSegment], title: str | None) -> Summary:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import numpy as np
 from lancedb.query import MatchQuery
@@ -34,18 +34,31 @@ from core.search.rows import (
     segment_hit,
     shares_term,
 )
+from core.search.spaces import FixedIndex, SearchIndex, index_for
 from core.search.tables import TableReader, TableSource
 from core.search.types import NO_FILTERS, EpisodeHit, SearchFilters, SearchMode, SegmentHit
-from core.settings import SearchSettings
+from core.settings import EmbedderSettings, SearchSettings
 
 log = logging.getLogger(__name__)
 
-SEGMENTS_TABLE = "segments"
-SUMMARIES_TABLE = "episode_summaries"
+
+class IndexSource(Protocol):
+    async def current(self) -> SearchIndex: ...
+
+
+@dataclass(frozen=True)
+class _View:
+    """One request's tables and embedding space: a switch-over mid-request cannot mix a query
+    vector of one space with the tables of another."""
+
+    segments: TableReader
+    summaries: TableReader
+    space: EmbedderSettings
 
 
 class SearchEngine:
-    """Read-only search; safe to share between concurrent requests."""
+    """Read-only search; safe to share between concurrent requests. Reads the index that
+    ``index`` names (the active one, in servers), embedding queries in that index's space."""
 
     def __init__(
         self,
@@ -53,17 +66,32 @@ class SearchEngine:
         embedder: TextEmbedder,
         settings: SearchSettings,
         *,
-        segments_table: str = SEGMENTS_TABLE,
-        summaries_table: str = SUMMARIES_TABLE,
+        index: IndexSource | None = None,
     ) -> None:
+        self._db = db
         self._embedder = embedder
         self._settings = settings
-        self._segments = TableReader(
-            db, segments_table, read_consistency_s=settings.read_consistency_s
+        self._index = index or FixedIndex(index_for(EmbedderSettings()))
+        self._readers: dict[str, TableReader] = {}
+
+    async def _view(self) -> _View:
+        index = await self._index.current()
+        return _View(
+            self._reader(index.segments_table), self._reader(index.summaries_table), index.embedder
         )
-        self._summaries = TableReader(
-            db, summaries_table, read_consistency_s=settings.read_consistency_s
-        )
+
+    def _reader(self, name: str) -> TableReader:
+        reader = self._readers.get(name)
+        if reader is None:
+            reader = TableReader(
+                self._db, name, read_consistency_s=self._settings.read_consistency_s
+            )
+            self._readers[name] = reader
+        return reader
+
+    async def _embed_query(self, view: _View, text: str) -> Vectors:
+        vectors = await self._embedder.embed_queries([text], view.space)
+        return np.asarray(vectors[0], dtype=np.float32)
 
     # -- validation ------------------------------------------------------------------------
 
@@ -113,22 +141,25 @@ class SearchEngine:
         size = self.clean_limit(limit) if candidates is None else max(limit or 0, 1)
         pool = max(candidates or self._settings.candidates, size)
         where = where_clause(filters)
+        view = await self._view()
         query_vector: Vectors | None = None
         semantic = fulltext = Ranked([], {})
         if mode is not SearchMode.FULLTEXT:
-            query_vector = (await self._embedder.embed_queries([text]))[0]
+            query_vector = await self._embed_query(view, text)
         if mode is SearchMode.HYBRID:
             semantic, fulltext = await asyncio.gather(
-                asyncio.to_thread(self._vector_segments, query_vector, where, pool),
-                asyncio.to_thread(self._fulltext_segments, text, where, pool),
+                asyncio.to_thread(self._vector_segments, view, query_vector, where, pool),
+                asyncio.to_thread(self._fulltext_segments, view, text, where, pool),
             )
         elif mode is SearchMode.SEMANTIC:
-            semantic = await asyncio.to_thread(self._vector_segments, query_vector, where, pool)
+            semantic = await asyncio.to_thread(
+                self._vector_segments, view, query_vector, where, pool
+            )
         else:
-            fulltext = await asyncio.to_thread(self._fulltext_segments, text, where, pool)
+            fulltext = await asyncio.to_thread(self._fulltext_segments, view, text, where, pool)
         hits = self._fuse_segments(semantic, fulltext, size, query_vector)
         if with_highlights and hits:
-            hits = await self._highlight(text, hits, query_vector)
+            hits = await self._highlight(view, text, hits, query_vector)
         if not with_vectors:
             hits = [replace(h, vector=None) for h in hits]
         return hits
@@ -136,12 +167,14 @@ class SearchEngine:
     async def highlight_hits(self, query: str, hits: list[SegmentHit]) -> list[SegmentHit]:
         """``hits`` with their matching sentences marked (for callers that re-rank first)."""
         text = self.clean_query(query)
-        vector = (await self._embedder.embed_queries([text]))[0]
-        return await self._highlight(text, hits, vector)
+        view = await self._view()
+        vector = await self._embed_query(view, text)
+        return await self._highlight(view, text, hits, vector)
 
     async def segment(self, segment_id: str) -> SegmentHit | None:
         """One passage by id (with its vector), or None."""
-        row = await asyncio.to_thread(self._segment_row, segment_id)
+        view = await self._view()
+        row = await asyncio.to_thread(self._segment_row, view, segment_id)
         if row is None:
             return None
         return segment_hit(row, score=0.0, similarity=None, ranks=(None, None))
@@ -156,7 +189,9 @@ class SearchEngine:
         """Passages nearest to a given passage, from other episodes first-class: the passage's
         own neighbours in its episode say the same thing and are left out."""
         size = self.clean_limit(limit)
-        source = await self.segment(segment_id)
+        view = await self._view()
+        row = await asyncio.to_thread(self._segment_row, view, segment_id)
+        source = segment_hit(row, score=0.0, similarity=None, ranks=(None, None)) if row else None
         if source is None or source.vector is None:
             raise CatalogError(
                 "segment_not_found",
@@ -168,7 +203,7 @@ class SearchEngine:
         own_episode = f"episode_id != {sql_string(source.episode_id)}"
         where = f"({where}) AND {own_episode}" if where else own_episode
         vector = np.asarray(source.vector, dtype=np.float32)
-        ranked = await asyncio.to_thread(self._vector_segments, vector, where, size)
+        ranked = await asyncio.to_thread(self._vector_segments, view, vector, where, size)
         return [
             segment_hit(
                 ranked.rows[key],
@@ -195,17 +230,18 @@ class SearchEngine:
         size = self.clean_limit(limit)
         pool = max(self._settings.candidates, size)
         where = where_clause(filters, durations=False)
+        view = await self._view()
         semantic = fulltext = Ranked([], {})
         query_vector: Vectors | None = None
         if mode is not SearchMode.FULLTEXT:
-            query_vector = (await self._embedder.embed_queries([text]))[0]
+            query_vector = await self._embed_query(view, text)
             semantic = await asyncio.to_thread(
-                self._vector, self._summaries, "episode_id", SUMMARY_COLUMNS, query_vector,
+                self._vector, view.summaries, "episode_id", SUMMARY_COLUMNS, query_vector,
                 where, pool,
             )  # fmt: skip
         if mode is not SearchMode.SEMANTIC:
             fulltext = await asyncio.to_thread(
-                self._fulltext, self._summaries, "episode_id", "summary", SUMMARY_COLUMNS, text,
+                self._fulltext, view.summaries, "episode_id", "summary", SUMMARY_COLUMNS, text,
                 where, pool,
             )  # fmt: skip
         fused = self.fuse(semantic, fulltext)[:size]
@@ -235,15 +271,18 @@ class SearchEngine:
         """The one-paragraph summaries of these episodes (those that have one)."""
         if not episode_ids:
             return {}
-        return await asyncio.to_thread(self._summaries_of, list(dict.fromkeys(episode_ids)))
+        view = await self._view()
+        return await asyncio.to_thread(self._summaries_of, view, list(dict.fromkeys(episode_ids)))
 
     # -- retrievers (run in threads) ---------------------------------------------------------
 
-    def _vector_segments(self, vector: Vectors | None, where: str | None, k: int) -> Ranked:
-        return self._vector(self._segments, "id", SEGMENT_COLUMNS, vector, where, k)
+    def _vector_segments(
+        self, view: _View, vector: Vectors | None, where: str | None, k: int
+    ) -> Ranked:
+        return self._vector(view.segments, "id", SEGMENT_COLUMNS, vector, where, k)
 
-    def _fulltext_segments(self, text: str, where: str | None, k: int) -> Ranked:
-        return self._fulltext(self._segments, "id", "text", SEGMENT_COLUMNS, text, where, k)
+    def _fulltext_segments(self, view: _View, text: str, where: str | None, k: int) -> Ranked:
+        return self._fulltext(view.segments, "id", "text", SEGMENT_COLUMNS, text, where, k)
 
     def _vector(
         self,
@@ -289,8 +328,8 @@ class SearchEngine:
         rows = query.select([*columns, "_score"]).limit(k).to_arrow().to_pylist()
         return Ranked([r[key] for r in rows], {r[key]: r for r in rows})
 
-    def _segment_row(self, segment_id: str) -> dict[str, Any] | None:
-        table = self._segments.get()
+    def _segment_row(self, view: _View, segment_id: str) -> dict[str, Any] | None:
+        table = view.segments.get()
         if table is None:
             return None
         rows = (
@@ -303,8 +342,8 @@ class SearchEngine:
         )
         return rows[0] if rows else None
 
-    def _summaries_of(self, episode_ids: list[str]) -> dict[str, str]:
-        table = self._summaries.get()
+    def _summaries_of(self, view: _View, episode_ids: list[str]) -> dict[str, str]:
+        table = view.summaries.get()
         if table is None:
             return {}
         listed = ", ".join(sql_string(e) for e in episode_ids)
@@ -356,7 +395,7 @@ class SearchEngine:
         return hits
 
     async def _highlight(
-        self, text: str, hits: list[SegmentHit], query_vector: Vectors | None
+        self, view: _View, text: str, hits: list[SegmentHit], query_vector: Vectors | None
     ) -> list[SegmentHit]:
         """Mark the query's words; a hit sharing no word with the query (found by meaning)
         gets its most similar sentence marked instead, scored with one batched embedding call
@@ -372,7 +411,7 @@ class SearchEngine:
             split = {i: [hits[i].text[s.start : s.end] for s in sentences(hits[i].text)]
                      for i in semantic_only}  # fmt: skip
             flat = [sentence for i in semantic_only for sentence in split[i]]
-            vectors = await self._embedder.embed_passages(flat)
+            vectors = await self._embedder.embed_passages(flat, view.space)
             sims = vectors @ np.asarray(query_vector, dtype=np.float32)
             position = 0
             for i in semantic_only:

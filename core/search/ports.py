@@ -1,7 +1,9 @@
 """What search needs from the embedding model: vectors for a query and for short texts.
 
 The Serve ingress passes the embedder deployment behind this; plain uvicorn, a notebook or a
-benchmark passes the in-process model. Rows are unit length (cosine = dot product).
+benchmark passes the in-process model. Rows are unit length (cosine = dot product). Calls name
+the embedding space of the index being searched, so readers follow a switch-over to an index
+built with another model (see ``core.search.spaces``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.errors import CatalogError, ErrorKind
+from core.settings import EmbedderSettings
 
 Vectors = npt.NDArray[np.float32]
 
@@ -23,9 +26,15 @@ class TextEmbedder(Protocol):
         """The embedding model's id, as stored in the tables' ``embedding_model`` column."""
         ...
 
-    async def embed_queries(self, texts: Sequence[str]) -> Vectors: ...
+    async def embed_queries(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> Vectors:
+        """Query vectors in ``space`` (model and prefixes; None: the embedder's own)."""
+        ...
 
-    async def embed_passages(self, texts: Sequence[str]) -> Vectors: ...
+    async def embed_passages(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> Vectors: ...
 
 
 class NoTextEmbedder:
@@ -36,10 +45,14 @@ class NoTextEmbedder:
     def model_id(self) -> str:
         return "none"
 
-    async def embed_queries(self, texts: Sequence[str]) -> Vectors:
+    async def embed_queries(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> Vectors:
         raise _unavailable()
 
-    async def embed_passages(self, texts: Sequence[str]) -> Vectors:
+    async def embed_passages(
+        self, texts: Sequence[str], space: EmbedderSettings | None = None
+    ) -> Vectors:
         raise _unavailable()
 
 

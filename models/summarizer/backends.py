@@ -19,6 +19,21 @@ from models.summarizer.prompts import Message
 from models.types import ModelRef
 
 
+def llm_model(settings: LLMSettings, models_dir: Path) -> ModelRef:
+    """Which model a backend built from ``settings`` records, without loading it."""
+    if settings.backend == "openai":
+        return ModelRef(kind="llm", name=settings.served_model_name or settings.model,
+                        version=f"endpoint:{settings.base_url}")  # fmt: skip
+    return model_ref("llm", settings.model, llm_path(settings.model, models_dir))
+
+
+def make_backend(settings: LLMSettings, models_dir: Path) -> ChatBackend:
+    """In-process vLLM or an OpenAI-compatible endpoint, as ``settings.backend`` says."""
+    if settings.backend == "openai":
+        return OpenAIChat(settings)
+    return VllmChat(settings, models_dir)
+
+
 class ChatBackend(Protocol):
     model: ModelRef
     context_tokens: int
@@ -93,9 +108,7 @@ class OpenAIChat:
         )
         self._model_name = settings.served_model_name or settings.model
         self._concurrency = concurrency
-        self.model: ModelRef = ModelRef(
-            kind="llm", name=self._model_name, version=f"endpoint:{settings.base_url}"
-        )
+        self.model: ModelRef = llm_model(settings, Path("."))
         self.context_tokens = settings.max_model_len
 
     def complete(

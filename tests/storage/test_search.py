@@ -90,7 +90,7 @@ async def world(
     )
     store = SegmentStore(connect(settings.lance, settings.s3), embedder_model.dimension)
 
-    async def embed(texts: Any) -> Embeddings:
+    async def embed(texts: Any, space: Any = None) -> Embeddings:
         return await asyncio.to_thread(embedder_model.embed_passages, list(texts))
 
     pool = make_pool(settings.database)

@@ -1,0 +1,155 @@
+"""The model stages: each a callable class that loads its model once per Ray actor and maps
+whole blocks of episode rows — the same ``models/`` code the Serve deployments run.
+
+Failures are per episode (recorded on the row by :func:`pipelines.rows.map_items`); an actor
+never dies for one bad file.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from core.objects import ObjectStore
+from core.search.spaces import SearchIndex, with_runtime
+from core.settings import Settings
+from models.captions import transcript_from_dict, transcript_to_dict
+from models.embedder import Embedder
+from models.segmenter import segment_transcript
+from models.summarizer.backends import make_backend
+from models.summarizer.summarizer import Summarizer
+from models.whisper import WhisperTranscriber
+from pipelines.rows import (
+    Item,
+    failed,
+    from_table,
+    map_items,
+    segments_from_json,
+    segments_to_json,
+    summary_from_json,
+    summary_to_json,
+    to_table,
+)
+from processing.errors import ProcessingError
+
+
+class Transcribe:
+    """Whisper on the staged audio (rows with a publisher transcript pass through)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._whisper = WhisperTranscriber(settings.models.whisper, settings.models.dir)
+        self._objects = ObjectStore(settings.s3)
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return map_items(table, "transcribe", self._one, skip=lambda i: not i.audio_key)
+
+    def _one(self, item: Item) -> Item:
+        with tempfile.TemporaryDirectory(prefix="tmm-batch-asr-") as tmp:
+            local = Path(tmp) / "audio"
+            self._objects.download_file(item.audio_key, local)
+            transcript = self._whisper.transcribe_file(local, language=item.language or None)
+        if not transcript.segments:
+            raise ProcessingError("no_speech", "No speech was found in this episode.",
+                                  retryable=False)  # fmt: skip
+        return replace(item, transcript=json.dumps(transcript_to_dict(transcript)),
+                       transcript_source="asr")  # fmt: skip
+
+
+def segment_block(table: pa.Table, settings: Settings) -> pa.Table:
+    """Retrieval passages from this run's transcript, or from the stored one (S3)."""
+    objects = ObjectStore(settings.s3)
+
+    def one(item: Item) -> Item:
+        if item.transcript:
+            transcript = transcript_from_dict(json.loads(item.transcript))
+        elif item.transcript_key:
+            transcript = transcript_from_dict(objects.get_json(item.transcript_key))
+        else:
+            raise ProcessingError(
+                "no_transcript",
+                "The episode has no stored transcript; run the transcribe stage for it.",
+                retryable=False,
+            )
+        segments = segment_transcript(transcript, item.episode_id)
+        if not segments:
+            raise ProcessingError("no_speech", "No speech was found in this episode.",
+                                  retryable=False)  # fmt: skip
+        return replace(item, segments=segments_to_json(segments))
+
+    return map_items(table, "segment", one, skip=lambda i: False)
+
+
+class Summarize:
+    """The summarizer on vLLM in this actor (or an OpenAI-compatible endpoint, by settings).
+
+    Ray Data's own LLM processor maps one prompt to one answer per row; a summary here is a
+    map-reduce over parts plus chapter titles with validation and one retry, so the engine is
+    driven through :class:`Summarizer`, which sends each episode's conversations as one batch.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        llm = settings.models.llm
+        self._summarizer = Summarizer(
+            make_backend(llm, settings.models.dir), max_output_tokens=llm.max_output_tokens
+        )
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        def one(item: Item) -> Item:
+            summary = self._summarizer.summarize(
+                segments_from_json(item.segments), title=item.title
+            )
+            return replace(item, summary=summary_to_json(summary), summary_is_new=True)
+
+        return map_items(table, "summarize", one, skip=lambda i: False)
+
+
+class Embed:
+    """Passages and summary of several episodes encoded in one call, in the target index's
+    embedding space."""
+
+    def __init__(self, settings: Settings, target: SearchIndex) -> None:
+        self._model = Embedder(with_runtime(target, settings.models.embedder))
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        items = from_table(table)
+        live = [i for i in items if not i.failed]
+        texts: list[str] = []
+        counts: list[int] = []
+        parsed = []
+        for item in live:
+            try:
+                own = [s.text for s in segments_from_json(item.segments)]
+                if item.summary:
+                    own.append(summary_from_json(item.summary).summary)
+            except (ValueError, KeyError) as exc:
+                own = []
+                parsed.append(failed(item, "embed", exc))
+            else:
+                parsed.append(item)
+            texts.extend(own)
+            counts.append(len(own))
+        try:
+            result = self._model.embed_passages(texts)
+        except Exception as exc:
+            return to_table([failed(i, "embed", exc) if not i.failed else i for i in items])
+        out: dict[str, Item] = {}
+        position = 0
+        for item, count in zip(parsed, counts, strict=True):
+            block = result.vectors[position : position + count]
+            position += count
+            if item.failed:
+                out[item.episode_id] = item
+                continue
+            out[item.episode_id] = replace(
+                item,
+                vectors=np.ascontiguousarray(block, dtype=np.float32).tobytes(),
+                dimension=result.dimension,
+                embedding_model=result.model.id,
+            )
+        return to_table([out.get(i.episode_id, i) for i in items])

@@ -1,0 +1,332 @@
+"""One batch run, driven from here: plan, select, skip what is done, stream the rest through
+the stages on Ray Data, record and report; for a new search index, complete it and switch
+readers over.
+
+The caller connects to Ray first (the CLI: a private local cluster, or the cluster it runs on as
+a Ray Job). Everything the run needs to resume lives in PostgreSQL, LanceDB and S3, so a run
+killed at any point is resumed by starting the same command again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, TypeVar
+
+import psycopg
+
+from core.db import search_indexes as registry
+from core.lance import connect as lance_connect
+from core.search.spaces import SearchIndex, index_for
+from core.settings import Settings
+from models.registry import embedder_path, model_ref, whisper_path
+from models.segmenter import segmenter_model
+from models.summarizer.backends import llm_model
+from pipelines import ledger, stages
+from pipelines.plan import Plan, PlanError, Stage, TargetModels, ordered
+from pipelines.rows import Item, batches, from_table, to_table
+from pipelines.selection import Selection
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    selection: Selection = field(default_factory=Selection)
+    stages: frozenset[Stage] = frozenset(Stage)
+    force: bool = False  # redo episodes even if done or up to date
+    retry_failed: bool = False  # retry episodes that failed for good in an earlier run
+    activate: bool = True  # switch readers to a completed new index
+
+
+@dataclass(frozen=True)
+class EpisodeOutcome:
+    episode_id: str
+    title: str
+    outcome: str  # done | failed | skipped
+    reason: str = ""  # why skipped, or the failure's sentence
+    stage: str = ""
+    code: str = ""
+    segments: int = 0
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    plan_key: str
+    stages: list[str]
+    target_index: str
+    selected: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    segments: int = 0
+    seconds: float = 0.0
+    activated: bool = False
+    index_note: str = ""
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+    failures: list[EpisodeOutcome] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skip_reasons"] = dict(self.skip_reasons)
+        return data
+
+
+Progress = Callable[[EpisodeOutcome, RunReport], None]
+
+
+def target_models(settings: Settings) -> TargetModels:
+    m = settings.models
+    return TargetModels(
+        transcript=model_ref("asr", f"whisper-{m.whisper.model}",
+                             whisper_path(m.whisper.model, m.dir)).id,
+        segmenter=segmenter_model().id,
+        llm=llm_model(m.llm, m.dir).id,
+        embedding=model_ref("embedding", m.embedder.model, embedder_path(m.embedder.model)).id,
+    )  # fmt: skip
+
+
+def make_plan(settings: Settings, chosen: frozenset[Stage]) -> Plan:
+    own = index_for(settings.models.embedder)
+    active = _db(settings, registry.active)
+    plan = Plan(chosen, target_models(settings), active or own, own)
+    plan.check()
+    return plan
+
+
+class BatchRun:
+    def __init__(self, settings: Settings, *, progress: Progress | None = None) -> None:
+        self._settings = settings
+        self._progress = progress or (lambda outcome, report: None)
+
+    def run(self, options: RunOptions) -> RunReport:
+        started = time.monotonic()
+        plan = make_plan(self._settings, options.stages)
+        selection = options.selection
+        if plan.stages.isdisjoint({Stage.TRANSCRIBE, Stage.SEGMENT}) and not selection.statuses:
+            # Re-embedding or re-summarizing works on what was processed; the rest has nothing.
+            selection = replace(selection, statuses=("done",))
+        conn = ledger.connect(self._settings.database.url)
+        try:
+            if plan.new_index:
+                _db(self._settings, lambda c: registry.register(c, plan.target, None))
+            else:  # writing the live index; on a fresh system it becomes the active one
+                _db(self._settings, lambda c: registry.claim_if_none_active(
+                    c, plan.target, plan.models.embedding))  # fmt: skip
+            found = ledger.candidates(conn, selection)
+            run_id = ledger.start_run(conn, plan, _selection_doc(selection), len(found))
+            report = RunReport(run_id, plan.key, [s.value for s in ordered(plan.stages)],
+                               plan.target.name, selected=len(found))  # fmt: skip
+            log.info("batch run %s: plan %s, stages %s, target index %s, %d episodes selected",
+                     run_id, plan.key, report.stages, plan.target.name, len(found))  # fmt: skip
+            todo = self._triage(conn, plan, found, options, report)
+            state = "failed"
+            try:
+                self._execute(plan, run_id, todo, report)
+                if plan.new_index:
+                    self._complete_index(conn, plan, run_id, options, selection, report)
+                state = "finished"
+            finally:
+                report.seconds = time.monotonic() - started
+                ledger.finish_run(conn, run_id, done=report.done, skipped=report.skipped,
+                                  failed=report.failed, activated=report.activated,
+                                  state=state)  # fmt: skip
+        finally:
+            conn.close()
+        if report.done and (not plan.new_index or report.activated):
+            self._after_writes()
+        return report
+
+    # ---- which episodes ------------------------------------------------------------------
+
+    def _triage(
+        self,
+        conn: psycopg.Connection[Any],
+        plan: Plan,
+        found: list[ledger.Candidate],
+        options: RunOptions,
+        report: RunReport,
+    ) -> list[Item]:
+        earlier = ledger.earlier_outcomes(conn, plan.key, [c.episode_id for c in found])
+        todo = []
+        for candidate in found:
+            reason = "" if options.force else _skip_reason(candidate, plan, earlier, options)
+            if reason:
+                report.skipped += 1
+                report.skip_reasons[reason] += 1
+                self._progress(EpisodeOutcome(candidate.episode_id, candidate.title, "skipped",
+                                              reason), report)  # fmt: skip
+            else:
+                todo.append(_item(candidate))
+        return todo
+
+    # ---- running the stages --------------------------------------------------------------
+
+    def _execute(self, plan: Plan, run_id: str, items: list[Item], report: RunReport) -> None:
+        if not items:
+            return
+        import ray.data
+
+        per_block = self._settings.batch.episodes_per_block
+        source = ray.data.from_arrow([to_table(chunk) for chunk in batches(items, per_block)])
+        ds = stages.build(source, self._settings, plan, run_id)
+        for block in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            for item in from_table(block):
+                if item.failed:
+                    outcome = EpisodeOutcome(item.episode_id, item.title, "failed",
+                                             item.error_message, item.error_stage,
+                                             item.error_code)  # fmt: skip
+                    report.failed += 1
+                    report.failures.append(outcome)
+                else:
+                    outcome = EpisodeOutcome(item.episode_id, item.title, "done",
+                                             segments=item.segment_count)  # fmt: skip
+                    report.done += 1
+                    report.segments += item.segment_count
+                self._progress(outcome, report)
+
+    # ---- a new index: complete it, then switch readers -----------------------------------
+
+    def _complete_index(
+        self,
+        conn: psycopg.Connection[Any],
+        plan: Plan,
+        run_id: str,
+        options: RunOptions,
+        selection: Selection,
+        report: RunReport,
+    ) -> None:
+        whole = selection == Selection(statuses=selection.statuses)
+        rounds = self._settings.batch.catch_up_rounds if whole else 0
+        for round_ in range(rounds + 1):
+            missing = self._missing(plan)
+            if not missing or round_ == rounds:
+                break
+            # Episodes the online processor finished meanwhile (into the active index).
+            log.info("new index %s: catching up %d episodes", plan.target.name, len(missing))
+            self._execute(plan, run_id, self._items(conn, missing), report)
+        if missing:
+            report.index_note = (
+                f"Index {plan.target.name} holds {self._count(plan.target)} episodes; "
+                f"{len(missing)} of the active index's are missing, so readers stay on "
+                f"{plan.source.name}. Run again without filters to complete it."
+            )
+            return
+        if not options.activate:
+            report.index_note = (f"Index {plan.target.name} is complete; activate it with "
+                                 f"`tmm index activate {plan.target.name}`.")  # fmt: skip
+            return
+        _db(self._settings, lambda c: registry.activate(c, plan.target.name))
+        report.activated = True
+        ledger.mark_embedding_model(
+            conn, sorted(self._episodes_in(plan.target)), plan.models.embedding
+        )
+        # Writers that looked the active index up just before the switch wrote to the old one.
+        time.sleep(min(self._settings.search.read_consistency_s, 5.0))
+        stragglers = self._missing(plan)
+        if stragglers:
+            self._execute(plan, run_id, self._items(conn, stragglers), report)
+        report.index_note = f"Readers switched from {plan.source.name} to {plan.target.name}."
+
+    def _missing(self, plan: Plan) -> list[str]:
+        return sorted(self._episodes_in(plan.source) - self._episodes_in(plan.target))
+
+    def _count(self, index: SearchIndex) -> int:
+        return len(self._episodes_in(index))
+
+    def _episodes_in(self, index: SearchIndex) -> set[str]:
+        db = lance_connect(self._settings.lance, self._settings.s3)
+        if index.segments_table not in set(db.table_names()):
+            return set()
+        table = db.open_table(index.segments_table)
+        column = table.search().select(["episode_id"]).limit(None).to_arrow()["episode_id"]
+        return {str(v) for v in column.unique().to_pylist()}
+
+    def _items(self, conn: psycopg.Connection[Any], episode_ids: list[str]) -> list[Item]:
+        from uuid import UUID
+
+        chosen = Selection(episode_ids=tuple(UUID(e) for e in episode_ids))
+        return [_item(c) for c in ledger.candidates(conn, chosen)]
+
+    # ---- after writing -------------------------------------------------------------------
+
+    def _after_writes(self) -> None:
+        """What the online processor does after each episode: cached search answers may now
+        be stale, and topic playlists catch up on the new passages."""
+        from core.services import open_services
+        from models.embedder import LocalTextEmbedder
+
+        async def main() -> None:
+            embedder = LocalTextEmbedder(self._settings.models.embedder)
+            async with open_services(self._settings, text_embedder=embedder) as services:
+                await services.search.invalidate()
+                await services.catalog.invalidate_cache()
+                refreshed = await services.topics.refresh_all()
+                log.info("after the batch run: caches invalidated, topics %s", refreshed)
+
+        try:
+            asyncio.run(main())
+        except Exception:
+            log.exception("cache invalidation / topic refresh after the run failed; "
+                          "run `tmm topics refresh`")  # fmt: skip
+
+
+def _skip_reason(
+    candidate: ledger.Candidate,
+    plan: Plan,
+    earlier: dict[str, ledger.Earlier],
+    options: RunOptions,
+) -> str:
+    before = earlier.get(candidate.episode_id)
+    if before is not None and before.outcome == "done":
+        return "done by an earlier run of this plan"
+    if before is not None and not before.retryable and not options.retry_failed:
+        return f"failed for good in an earlier run ({before.error_code}); --retry-failed retries"
+    if ledger.up_to_date(candidate, plan):
+        return "already made by these models"
+    return ""
+
+
+def _item(c: ledger.Candidate) -> Item:
+    import json
+
+    return Item(
+        episode_id=c.episode_id,
+        podcast_id=c.podcast_id,
+        title=c.title,
+        podcast_title=c.podcast_title,
+        published_at=c.published_at,
+        enclosure_url=c.enclosure_url or "",
+        publisher_transcripts=json.dumps(c.transcripts or []),
+        language=c.language or "",
+        transcript_key=c.transcript_key or "",
+    )
+
+
+def _selection_doc(selection: Selection) -> dict[str, Any]:
+    doc = asdict(selection)
+    for key in ("published_after", "published_before"):
+        if doc[key] is not None:
+            doc[key] = doc[key].isoformat()
+    doc["podcast_ids"] = [str(p) for p in selection.podcast_ids]
+    doc["episode_ids"] = [str(e) for e in selection.episode_ids]
+    return doc
+
+
+def _db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with await psycopg.AsyncConnection.connect(
+            settings.database.url, autocommit=True
+        ) as conn:
+            return await work(conn)
+
+    return asyncio.run(main())
+
+
+__all__ = ["BatchRun", "EpisodeOutcome", "PlanError", "RunOptions", "RunReport", "make_plan"]

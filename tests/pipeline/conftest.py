@@ -1,0 +1,137 @@
+"""One real local Ray cluster for the batch pipeline tests, with this session's PostgreSQL
+database, Redis prefix and S3 bucket; the search tables live on the S3 server too.
+
+A backlog of episodes is served from the loopback feed server: real read speech (LibriVox
+clips, MP3), one enclosure that answers 404 and one that is not audio at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.services import open_services
+from core.settings import (
+    AuthSettings,
+    BatchSettings,
+    DatabaseSettings,
+    FeedSettings,
+    LanceSettings,
+    LLMSettings,
+    ModelSettings,
+    RedisSettings,
+    S3Settings,
+    Settings,
+)
+from models import audio
+from tests.conftest import TEST_SECRET
+from tests.support.audio_files import encode, librivox
+from tests.support.http_server import LoopbackHTTPServer
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@dataclass(frozen=True)
+class Backlog:
+    podcast_id: str
+    episode_ids: dict[str, str]  # guid -> episode id
+    spoken: dict[str, str]  # guid -> the words read in it
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    """A private Ray cluster for this module; its GCS address lets a CLI process join it."""
+    import ray
+
+    from serve_apps.local import start_ray
+
+    start_ray(num_cpus=8)
+    try:
+        yield str(ray.get_runtime_context().gcs_address)
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def batch_settings(
+    database_url: str, redis_settings: RedisSettings, s3_settings: S3Settings
+) -> Settings:
+    return Settings(
+        environment="test",
+        auth=AuthSettings(jwt_secret=TEST_SECRET, bcrypt_rounds=4),
+        redis=redis_settings,
+        database=DatabaseSettings(url=database_url, pool_min_size=0, pool_max_size=4),
+        feeds=FeedSettings(allow_private_hosts=True, read_timeout_s=5.0, total_timeout_s=20.0),
+        s3=s3_settings,
+        lance=LanceSettings(prefix=f"lance-batch-{uuid.uuid4().hex[:8]}"),
+        models=ModelSettings(dir=ROOT / ".local" / "models", llm=LLMSettings(max_model_len=2048)),
+        batch=BatchSettings(episodes_per_block=1, embed_batch_episodes=4, catch_up_rounds=2),
+    )
+
+
+def speech_mp3(clips: list[int], folder: Path) -> tuple[bytes, str]:
+    """LibriVox clips ``clips`` joined with pauses, as MP3, and the words read."""
+    pause = np.zeros(int(1.0 * audio.SAMPLE_RATE), dtype=np.float32)
+    pieces: list[np.ndarray] = []
+    words = []
+    found = librivox()
+    for i in clips:
+        wav, text = found[i % len(found)]
+        pieces += [audio.decode(wav), pause]
+        words.append(text)
+    path = encode(np.concatenate(pieces), folder / f"s{'-'.join(map(str, clips))}.mp3",
+                  "libmp3lame")  # fmt: skip
+    return path.read_bytes(), " ".join(words)
+
+
+def publish(
+    settings: Settings,
+    server: LoopbackHTTPServer,
+    folder: Path,
+    episodes: dict[str, list[int] | str],
+) -> Backlog:
+    """A podcast whose episodes are ``guid -> clips`` (real speech) or ``guid -> "404"`` /
+    ``"corrupt"``; added to the catalog (status ``new``: nothing is queued)."""
+    key = uuid.uuid4().hex[:8]
+    items = []
+    spoken = {}
+    for n, (guid, spec) in enumerate(episodes.items()):
+        path = f"/batch-{key}/{guid}.mp3"
+        if spec == "corrupt":
+            server.add(path, body=b"\xff\xfb\x90\x00" + bytes(range(256)) * 64,
+                       content_type="audio/mpeg")  # fmt: skip
+        elif spec != "404":
+            assert isinstance(spec, list)
+            body, spoken[guid] = speech_mp3(spec, folder)
+            server.add(path, body=body, content_type="audio/mpeg")
+        items.append(
+            f'<item><title>Episode {guid}</title><guid isPermaLink="false">{guid}</guid>'
+            f"<pubDate>Mon, {n + 1:02d} Nov 2026 09:00:00 +0000</pubDate>"
+            f'<enclosure url="{server.base_url}{path}" length="1000" type="audio/mpeg"/>'
+            "</item>"
+        )
+    feed = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Backlog {key}</title>'
+        f"<link>{server.base_url}</link><description>Read speech.</description>"
+        f"{''.join(items)}</channel></rss>"
+    ).encode()
+    url = server.add(f"/batch-{key}/feed.xml", body=feed)
+
+    async def add() -> Backlog:
+        async with open_services(settings, wait_for_db=True) as services:
+            added = await services.catalog.add_document(url, feed)
+            async with services.pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT guid, id::text FROM episodes WHERE podcast_id = %s",
+                    (added.podcast_id,),
+                )
+                ids = {guid: eid for guid, eid in await cur.fetchall()}
+        return Backlog(str(added.podcast_id), ids, spoken)
+
+    return asyncio.run(add())

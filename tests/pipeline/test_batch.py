@@ -1,0 +1,314 @@
+"""The batch pipeline on a real local Ray cluster, the real S3 server and PostgreSQL, with the
+real models (Whisper tiny.en, vLLM on CPU, MiniLM): a backlog end to end, an idempotent rerun,
+a failed episode that fails alone, a run killed part-way and resumed, and re-embedding into a
+new index that readers switch to while the old one still answers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from core.db import search_indexes as registry
+from core.lance import connect
+from core.objects import ObjectStore
+from core.search.engine import SearchEngine
+from core.search.spaces import FixedIndex, SearchIndex, index_for
+from core.search.types import SearchMode
+from core.settings import EmbedderSettings, Settings
+from models.embedder import LocalTextEmbedder
+from models.evaluation import word_error_rate
+from pipelines.plan import Stage, parse_stages
+from pipelines.run import BatchRun, RunOptions, RunReport
+from pipelines.selection import Selection
+from tests.pipeline.conftest import Backlog, publish
+from tests.storage.helpers import rows
+from tests.support.http_server import LoopbackHTTPServer
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT = index_for(EmbedderSettings())
+
+
+def run(settings: Settings, stages: str = "all", **options: Any) -> RunReport:
+    return BatchRun(settings).run(RunOptions(stages=parse_stages(stages), **options))
+
+
+def lance_rows(
+    settings: Settings, table: str, podcast_id: str | None = None
+) -> list[dict[str, Any]]:
+    db = connect(settings.lance, settings.s3)
+    if table not in db.table_names():
+        return []
+    query = db.open_table(table).search()
+    if podcast_id:
+        query = query.where(f"podcast_id = '{podcast_id}'")
+    result: list[dict[str, Any]] = query.limit(None).to_arrow().to_pylist()
+    return result
+
+
+@pytest.fixture(scope="module")
+def backlog(
+    ray_address: str,
+    batch_settings: Settings,
+    feed_server: LoopbackHTTPServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Backlog:
+    folder = tmp_path_factory.mktemp("backlog")
+    return publish(
+        batch_settings,
+        feed_server,
+        folder,
+        {"a": [0, 1], "b": [2], "c": [3, 4], "gone": "404", "broken": "corrupt"},
+    )
+
+
+@pytest.fixture(scope="module")
+def second_backlog(
+    backlog: Backlog,
+    batch_settings: Settings,
+    feed_server: LoopbackHTTPServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Backlog:
+    return publish(batch_settings, feed_server, tmp_path_factory.mktemp("more"),
+                   {"d": [1], "e": [2, 3], "f": [4], "g": [0, 2]})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def first_run(backlog: Backlog, batch_settings: Settings) -> RunReport:
+    return run(batch_settings, selection=Selection(podcast_ids=(_uuid(backlog.podcast_id),)))
+
+
+def _uuid(text: str) -> Any:
+    from uuid import UUID
+
+    return UUID(text)
+
+
+def test_a_backlog_is_processed_end_to_end(
+    first_run: RunReport, backlog: Backlog, batch_settings: Settings, database_url: str
+) -> None:
+    assert (first_run.selected, first_run.done, first_run.skipped, first_run.failed) == (5, 3, 0, 2)
+    episodes = {r["guid"]: r for r in rows(
+        database_url,
+        "SELECT guid, status, transcript_key, transcript_source, transcript_model, llm_model, "
+        "embedding_model, segment_count, summary, error_code FROM episodes WHERE podcast_id = %s",
+        backlog.podcast_id,
+    )}  # fmt: skip
+    objects = ObjectStore(batch_settings.s3)
+    passages = lance_rows(batch_settings, DEFAULT.segments_table, backlog.podcast_id)
+    for guid in ("a", "b", "c"):
+        row = episodes[guid]
+        assert row["status"] == "done" and row["transcript_source"] == "asr"
+        assert row["transcript_model"].startswith("asr:whisper-tiny.en@")
+        assert row["llm_model"].startswith("llm:smollm2-135m@")
+        assert row["embedding_model"].startswith("embedding:all-MiniLM-L6-v2@")
+        assert len(row["summary"]["summary"]) >= 40
+        transcript = objects.get_json(row["transcript_key"])
+        said = " ".join(s["text"] for s in transcript["segments"])
+        assert word_error_rate(backlog.spoken[guid], said) < 0.35, said
+        mine = [p for p in passages if p["episode_id"] == backlog.episode_ids[guid]]
+        assert len(mine) == row["segment_count"] >= 1
+    # Staged audio is removed once an episode is written (or failed for good).
+    assert objects.keys("audio/") == [] or not any(
+        backlog.episode_ids[g] in k for g in backlog.episode_ids for k in objects.keys("audio/")
+    )
+    summaries = lance_rows(batch_settings, DEFAULT.summaries_table, backlog.podcast_id)
+    assert len(summaries) == 3
+
+
+def test_a_broken_episode_fails_alone_with_its_reason(
+    first_run: RunReport, backlog: Backlog, database_url: str
+) -> None:
+    failures = {f.episode_id: f for f in first_run.failures}
+    gone = failures[backlog.episode_ids["gone"]]
+    assert (gone.stage, gone.code) == ("download", "enclosure_not_found")
+    broken = failures[backlog.episode_ids["broken"]]
+    assert broken.stage in ("download", "transcribe") and broken.code and broken.reason
+    recorded = rows(
+        database_url,
+        "SELECT e.guid, e.status, e.error_code, b.outcome, b.stage, b.error_message "
+        "FROM episodes e JOIN batch_items b ON b.episode_id = e.id WHERE e.podcast_id = %s "
+        "AND b.outcome = 'failed'",
+        backlog.podcast_id,
+    )
+    assert {r["guid"] for r in recorded} == {"gone", "broken"}
+    assert all(r["status"] == "failed" and r["error_code"] and r["error_message"]
+               for r in recorded)  # fmt: skip
+
+
+def test_a_second_run_does_nothing(
+    first_run: RunReport, backlog: Backlog, batch_settings: Settings
+) -> None:
+    db = connect(batch_settings.lance, batch_settings.s3)
+    before = db.open_table(DEFAULT.segments_table).version
+    again = run(batch_settings, selection=Selection(podcast_ids=(_uuid(backlog.podcast_id),)))
+    assert (again.done, again.failed, again.skipped) == (0, 0, 5)
+    assert again.skip_reasons["done by an earlier run of this plan"] == 3
+    assert db.open_table(DEFAULT.segments_table).version == before  # nothing was written
+
+
+def test_search_finds_what_the_batch_wrote(
+    first_run: RunReport, backlog: Backlog, batch_settings: Settings
+) -> None:
+    engine = _engine(batch_settings, FixedIndex(DEFAULT))
+    ours = set(backlog.episode_ids.values())
+    for guid in ("a", "b", "c"):
+        words = backlog.spoken[guid].split()
+        query = " ".join(words[len(words) // 2 : len(words) // 2 + 6])
+        hits = asyncio.run(engine.search_segments(query, limit=3))
+        assert hits and hits[0].episode_id == backlog.episode_ids[guid], (query, hits)
+        assert all(h.episode_id in ours for h in hits[:1])
+
+
+def test_a_run_killed_part_way_resumes_with_one_copy_of_everything(
+    first_run: RunReport,
+    ray_address: str,
+    batch_settings: Settings,
+    second_backlog: Backlog,
+    database_url: str,
+) -> None:
+    more = second_backlog
+    command = [sys.executable, "-m", "pipelines.cli", "run", "--podcast", more.podcast_id,
+               "--address", ray_address]  # fmt: skip
+    env = {**os.environ, **_env(batch_settings)}
+    driver = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 600
+        while not _done_in_ledger(database_url, more.podcast_id):
+            assert driver.poll() is None, driver.stdout.read().decode() if driver.stdout else ""
+            assert time.monotonic() < deadline, "no episode finished in time"
+            time.sleep(0.2)
+        driver.send_signal(signal.SIGKILL)  # the driver dies mid-run
+    finally:
+        driver.wait(30)
+    first_done = _done_in_ledger(database_url, more.podcast_id)
+    assert 1 <= len(first_done) < 4, "the run was not interrupted part-way"
+    resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
+                             timeout=900, check=False)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "done by an earlier run of this plan" in resumed.stdout
+    after = _done_in_ledger(database_url, more.podcast_id)
+    assert len(after) == 4
+    # The episodes finished before the kill were not redone.
+    assert all(after[e] == first_done[e] for e in first_done)
+    passages = lance_rows(batch_settings, DEFAULT.segments_table, more.podcast_id)
+    ids = [p["id"] for p in passages]
+    assert len(ids) == len(set(ids)), "a passage was written twice"
+    counts = rows(database_url, "SELECT id::text, segment_count FROM episodes "
+                  "WHERE podcast_id = %s", more.podcast_id)  # fmt: skip
+    for row in counts:
+        assert sum(p["episode_id"] == row["id"] for p in passages) == row["segment_count"] >= 1
+    assert len(lance_rows(batch_settings, DEFAULT.summaries_table, more.podcast_id)) == 4
+
+
+def test_reembedding_builds_a_new_index_and_switches_readers_when_complete(
+    first_run: RunReport,
+    backlog: Backlog,
+    second_backlog: Backlog,
+    batch_settings: Settings,
+    database_url: str,
+) -> None:
+    ours = Selection(podcast_ids=(_uuid(backlog.podcast_id), _uuid(second_backlog.podcast_id)))
+    space = EmbedderSettings(query_prefix="query: ", passage_prefix="passage: ")
+    new_settings = batch_settings.model_copy(
+        update={"models": batch_settings.models.model_copy(update={"embedder": space})}
+    )
+    new = index_for(space)
+    assert new.name != DEFAULT.name
+    old_rows = lance_rows(batch_settings, DEFAULT.segments_table)
+    report = run(new_settings, "embed", selection=ours)
+    assert report.target_index == new.name and report.failed == 0
+    assert report.activated, report.index_note
+    new_rows = {r["id"]: r for r in lance_rows(batch_settings, new.segments_table)}
+    assert set(new_rows) == {r["id"] for r in old_rows}
+    changed = [r for r in old_rows if list(r["vector"]) != list(new_rows[r["id"]]["vector"])]
+    assert changed, "the prefixes should change the vectors"
+    # The old index is untouched and still answers.
+    assert len(lance_rows(batch_settings, DEFAULT.segments_table)) == len(old_rows)
+    old_engine = _engine(batch_settings, FixedIndex(DEFAULT))
+    assert asyncio.run(old_engine.search_segments("a sister's advice", mode=SearchMode.SEMANTIC))
+    # Readers follow the registry to the new index (and its query prefix).
+    active = _active(database_url)
+    assert active is not None and active.name == new.name
+    assert active.embedder.query_prefix == "query: "
+    hits = asyncio.run(_engine(batch_settings, FixedIndex(active)).search_segments(
+        "a sister's advice", mode=SearchMode.SEMANTIC))  # fmt: skip
+    assert hits and all(h.segment_id in new_rows for h in hits)
+    embedding = rows(database_url, "SELECT DISTINCT embedding_model FROM episodes "
+                     "WHERE status = 'done' AND podcast_id = ANY(%s)",
+                     [str(p) for p in ours.podcast_ids])  # fmt: skip
+    assert [r["embedding_model"] for r in embedding] == [report_model(new_rows)]
+    # Rerunning the re-embedding does nothing; rolling back is one switch.
+    assert run(new_settings, "embed", selection=ours).done == 0
+    asyncio.run(_switch(database_url, DEFAULT.name))
+    assert _active(database_url) == DEFAULT
+
+
+def report_model(new_rows: dict[str, dict[str, Any]]) -> str:
+    models = {r["embedding_model"] for r in new_rows.values()}
+    assert len(models) == 1
+    return str(models.pop())
+
+
+def test_stage_plans_add_what_they_need() -> None:
+    assert parse_stages("embed") == {Stage.EMBED}
+    assert parse_stages("transcribe,segment,embed") == {
+        Stage.DOWNLOAD, Stage.TRANSCRIBE, Stage.SEGMENT, Stage.EMBED,
+    }  # fmt: skip
+    assert parse_stages("summarize") == {Stage.SUMMARIZE, Stage.EMBED}
+
+
+def _engine(settings: Settings, index: FixedIndex) -> SearchEngine:
+    return SearchEngine(connect(settings.lance, settings.s3),
+                        LocalTextEmbedder(settings.models.embedder), settings.search,
+                        index=index)  # fmt: skip
+
+
+def _active(database_url: str) -> SearchIndex | None:
+    async def get() -> SearchIndex | None:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            return await registry.active(conn)
+
+    return asyncio.run(get())
+
+
+async def _switch(database_url: str, name: str) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await registry.activate(conn, name)
+
+
+def _done_in_ledger(database_url: str, podcast_id: str) -> dict[str, Any]:
+    found = rows(database_url, "SELECT b.episode_id::text, b.updated_at FROM batch_items b "
+                 "JOIN episodes e ON e.id = b.episode_id WHERE e.podcast_id = %s "
+                 "AND b.outcome = 'done'", podcast_id)  # fmt: skip
+    return {r["episode_id"]: r["updated_at"] for r in found}
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    """The settings as TMM_ environment variables, for a CLI process."""
+    return {
+        "TMM_ENVIRONMENT": "test",
+        "TMM_AUTH__JWT_SECRET": settings.jwt_secret(),
+        "TMM_DATABASE__URL": settings.database.url,
+        "TMM_REDIS__URL": settings.redis.url,
+        "TMM_REDIS__KEY_PREFIX": settings.redis.key_prefix,
+        "TMM_S3__ENDPOINT_URL": settings.s3.endpoint_url or "",
+        "TMM_S3__BUCKET": settings.s3.bucket,
+        "TMM_LANCE__PREFIX": settings.lance.prefix,
+        "TMM_MODELS__DIR": str(settings.models.dir),
+        "TMM_MODELS__LLM__MAX_MODEL_LEN": str(settings.models.llm.max_model_len),
+        "TMM_FEEDS__ALLOW_PRIVATE_HOSTS": "true",
+        "TMM_BATCH__EPISODES_PER_BLOCK": "1",
+        "TMM_BATCH__EMBED_BATCH_EPISODES": "1",
+    }
