@@ -37,6 +37,9 @@ Statuses = Annotated[list[str] | None, typer.Option("--status", help="Episode st
 NotMadeBy = Annotated[list[str] | None, typer.Option(
     "--not-made-by", help="KIND=MODEL_ID: only outputs of KIND (transcript, segmenter, llm, "
     "embedding) not made by MODEL_ID (repeat)")]  # fmt: skip
+EnvVars = Annotated[list[str] | None, typer.Option(
+    "--env", help="NAME=VALUE for the job's environment, e.g. a setting that differs from the "
+    "cluster's own (repeat)")]  # fmt: skip
 Limit = Annotated[int | None, typer.Option(min=1, help="At most this many episodes")]
 
 
@@ -194,6 +197,7 @@ def submit(
     force: Annotated[bool, typer.Option(help="Redo episodes already done")] = False,
     retry_failed: Annotated[bool, typer.Option(help="Retry episodes that failed for good")] = False,
     wait: Annotated[bool, typer.Option(help="Follow the job's logs until it ends")] = False,
+    env: EnvVars = None,
 ) -> None:
     """Submit the same run as a Ray Job to a cluster; prints the job id and how to follow it."""
     _selection(podcast, published_after, published_before, status, not_made_by, limit)
@@ -217,8 +221,16 @@ def submit(
     entrypoint = f"{settings.batch.job_entrypoint} {shlex.join(args)}"
     from ray.job_submission import JobSubmissionClient
 
+    env_vars = {}
+    for spec in env or []:
+        name, sep, value = spec.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"{spec!r}: expected NAME=VALUE", param_hint="--env")
+        env_vars[name] = value
     client = JobSubmissionClient(address)
-    job_id = client.submit_job(entrypoint=entrypoint)
+    job_id = client.submit_job(
+        entrypoint=entrypoint, runtime_env={"env_vars": env_vars} if env_vars else None
+    )
     typer.echo(f"submitted Ray Job {job_id}: {entrypoint}")
     typer.echo(f"follow it:  ray job logs --address {address} --follow {job_id}")
     typer.echo(f"status:     ray job status --address {address} {job_id}")

@@ -43,15 +43,20 @@ def set_ray_env() -> None:
         os.environ.setdefault(key, value)
 
 
-def start_ray(*, num_cpus: int, object_store_mb: int = 512) -> None:
-    """A private local Ray cluster on loopback (``address="local"`` never attaches elsewhere)."""
+def start_ray(
+    *, num_cpus: int, object_store_mb: int = 512, dashboard_port: int | None = None
+) -> None:
+    """A private local Ray cluster on loopback (``address="local"`` never attaches elsewhere);
+    with ``dashboard_port``, its dashboard and Ray Job server listen there (127.0.0.1)."""
     set_ray_env()
     import ray
 
     ray.init(
         address="local",
         num_cpus=num_cpus,
-        include_dashboard=False,
+        include_dashboard=dashboard_port is not None,
+        dashboard_host="127.0.0.1",
+        dashboard_port=dashboard_port,
         object_store_memory=object_store_mb * 2**20,
         _node_ip_address="127.0.0.1",
         configure_logging=False,

@@ -8,6 +8,7 @@ clips, MP3), one enclosure that answers 404 and one that is not audio at all.
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,16 +45,25 @@ class Backlog:
     spoken: dict[str, str]  # guid -> the words read in it
 
 
+@dataclass(frozen=True)
+class RayCluster:
+    address: str  # the GCS address a driver joins
+    jobs_url: str  # the Ray Job server
+
+
 @pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    """A private Ray cluster for this module; its GCS address lets a CLI process join it."""
+def ray_cluster() -> Iterator[RayCluster]:
+    """A private Ray cluster for this module, with its Ray Job server on loopback."""
     import ray
 
     from serve_apps.local import start_ray
 
-    start_ray(num_cpus=8)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    start_ray(num_cpus=8, dashboard_port=port)
     try:
-        yield str(ray.get_runtime_context().gcs_address)
+        yield RayCluster(str(ray.get_runtime_context().gcs_address), f"http://127.0.0.1:{port}")
     finally:
         ray.shutdown()
 

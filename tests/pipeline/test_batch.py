@@ -6,6 +6,7 @@ new index that readers switch to while the old one still answers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -29,7 +30,7 @@ from models.evaluation import word_error_rate
 from pipelines.plan import Stage, parse_stages
 from pipelines.run import BatchRun, RunOptions, RunReport
 from pipelines.selection import Selection
-from tests.pipeline.conftest import Backlog, publish
+from tests.pipeline.conftest import Backlog, RayCluster, publish
 from tests.storage.helpers import rows
 from tests.support.http_server import LoopbackHTTPServer
 
@@ -58,7 +59,7 @@ def lance_rows(
 
 @pytest.fixture(scope="module")
 def backlog(
-    ray_address: str,
+    ray_cluster: RayCluster,
     batch_settings: Settings,
     feed_server: LoopbackHTTPServer,
     tmp_path_factory: pytest.TempPathFactory,
@@ -172,14 +173,14 @@ def test_search_finds_what_the_batch_wrote(
 
 def test_a_run_killed_part_way_resumes_with_one_copy_of_everything(
     first_run: RunReport,
-    ray_address: str,
+    ray_cluster: RayCluster,
     batch_settings: Settings,
     second_backlog: Backlog,
     database_url: str,
 ) -> None:
     more = second_backlog
     command = [sys.executable, "-m", "pipelines.cli", "run", "--podcast", more.podcast_id,
-               "--address", ray_address]  # fmt: skip
+               "--address", ray_cluster.address]  # fmt: skip
     env = {**os.environ, **_env(batch_settings)}
     driver = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
@@ -251,14 +252,44 @@ def test_reembedding_builds_a_new_index_and_switches_readers_when_complete(
     assert [r["embedding_model"] for r in embedding] == [report_model(new_rows)]
     # Rerunning the re-embedding does nothing; rolling back is one switch.
     assert run(new_settings, "embed", selection=ours).done == 0
-    asyncio.run(_switch(database_url, DEFAULT.name))
+    listed = {i["name"]: i for i in json.loads(_cli(batch_settings, "tmm", "index", "list"))}
+    assert listed[new.name]["active"] and listed[DEFAULT.name]["state"] == "ready"
+    _cli(batch_settings, "tmm", "index", "activate", DEFAULT.name)
     assert _active(database_url) == DEFAULT
+    _cli(batch_settings, "tmm", "index", "activate", "nope", check=False)
+    runs = _cli(batch_settings, "tmm-batch", "runs")
+    assert report.run_id in runs and new.name in runs
+
+
+def _cli(settings: Settings, *args: str, check: bool = True) -> str:
+    tool = str(Path(sys.executable).parent / args[0])
+    done = subprocess.run([tool, *args[1:]], env={**os.environ, **_env(settings)}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+    assert done.returncode == 1 and "index_not_found" in done.stderr, done.stderr
+    return ""
 
 
 def report_model(new_rows: dict[str, dict[str, Any]]) -> str:
     models = {r["embedding_model"] for r in new_rows.values()}
     assert len(models) == 1
     return str(models.pop())
+
+
+def test_a_run_submitted_as_a_ray_job(
+    first_run: RunReport, ray_cluster: RayCluster, backlog: Backlog, batch_settings: Settings
+) -> None:
+    """``tmm-batch submit`` hands the same entry point to the cluster's job server; --wait
+    follows its logs to the summary table. (Re-embedding in place with --force: quick.)"""
+    env = [f"--env={k}={v}" for k, v in _env(batch_settings).items()]
+    out = _cli(batch_settings, "tmm-batch", "submit", "--address", ray_cluster.jobs_url,
+               "--stages", "embed", "--force", "--podcast", backlog.podcast_id, "--wait",
+               *env)  # fmt: skip
+    assert "submitted Ray Job raysubmit_" in out and "ray job logs --address" in out
+    assert "SUCCEEDED" in out, out
+    assert "embed -> index default" in out and "done           3" in out, out
 
 
 def test_stage_plans_add_what_they_need() -> None:
@@ -281,11 +312,6 @@ def _active(database_url: str) -> SearchIndex | None:
             return await registry.active(conn)
 
     return asyncio.run(get())
-
-
-async def _switch(database_url: str, name: str) -> None:
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        await registry.activate(conn, name)
 
 
 def _done_in_ledger(database_url: str, podcast_id: str) -> dict[str, Any]:
