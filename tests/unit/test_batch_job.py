@@ -1,0 +1,104 @@
+"""The KubeRay RayJob runs the batch pipeline's own entry point with arguments it accepts, and
+its environment names only settings that exist; plan and row helpers of the pipeline."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environment
+from typer.main import get_command
+
+from core.search.spaces import index_for
+from core.settings import EmbedderSettings, Settings
+from models.types import ModelRef, RetrievalSegment
+from pipelines.cli import app
+from pipelines.plan import ALL_STAGES, Plan, PlanError, Stage, TargetModels, parse_stages
+from pipelines.rows import Item, from_table, segments_from_json, segments_to_json, to_table
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+JOB = ROOT / "cluster" / "batch" / "rayjob-backfill.yaml"
+
+
+def _job() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(JOB.read_text())
+    return loaded
+
+
+def test_the_rayjob_runs_tmm_batch_with_arguments_it_accepts() -> None:
+    job = _job()
+    spec = job["spec"]
+    assert job["kind"] == "RayJob" and spec["shutdownAfterJobFinishes"] is True
+    assert spec["ttlSecondsAfterFinished"] > 0
+    words = shlex.split(spec["entrypoint"])
+    assert words[:2] == ["tmm-batch", "run"]
+    command = get_command(app)
+    with command.make_context("tmm-batch", words[1:], resilient_parsing=False) as ctx:
+        sub = command.get_command(ctx, "run")  # type: ignore[attr-defined]
+        assert sub is not None
+        sub.make_context("run", words[2:], parent=ctx)
+    assert spec["rayClusterSpec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    gpu = [g for g in spec["rayClusterSpec"]["workerGroupSpecs"] if g["groupName"] == "gpu-spot"]
+    assert gpu and gpu[0]["minReplicas"] == 0
+
+
+def test_the_rayjob_environment_is_valid_settings() -> None:
+    head = _job()["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in head["containers"][0]["env"]}
+    settings = Settings(_env_file=None, **_nested(env), auth={"jwt_secret": "x" * 40})
+    assert settings.batch.transcribe_gpus == 1 and settings.batch.embed_gpus == 0.25
+    assert settings.environment == "production"
+
+
+def _nested(env: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in env.items():
+        assert name.startswith("TMM_"), name
+        *parents, leaf = name[4:].lower().split("__")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def test_stages_are_closed_under_what_they_need() -> None:
+    assert parse_stages("all") == ALL_STAGES
+    assert parse_stages("download") == {Stage.DOWNLOAD, Stage.TRANSCRIBE, Stage.SEGMENT,
+                                        Stage.EMBED}  # fmt: skip
+    assert parse_stages(" Embed ") == {Stage.EMBED}
+    for bad in ("", "transcode", "embed,nope"):
+        with pytest.raises(PlanError):
+            parse_stages(bad)
+
+
+def _plan(stages: str, target: EmbedderSettings) -> Plan:
+    models = TargetModels("asr:w@1", "segmenter:s@1", "llm:l@1", "embedding:e@1")
+    return Plan(parse_stages(stages), models, index_for(EmbedderSettings()), index_for(target))
+
+
+def test_a_new_embedding_space_is_built_by_reembedding_only() -> None:
+    other = EmbedderSettings(passage_prefix="passage: ")
+    _plan("embed", other).check()
+    with pytest.raises(PlanError, match="--stages embed"):
+        _plan("all", other).check()
+    same = _plan("all", EmbedderSettings())
+    same.check()
+    assert not same.new_index and _plan("embed", other).new_index
+    # The key names what the run produces: the same command resumes, another does not.
+    assert (
+        same.key == _plan("all", EmbedderSettings()).key != _plan("embed", EmbedderSettings()).key
+    )
+
+
+def test_rows_round_trip_through_arrow() -> None:
+    ref = ModelRef("segmenter", "sentence-window", "1-45-75-120")
+    source = ModelRef("asr", "whisper-tiny.en", "abc")
+    passages = [RetrievalSegment("e:00000", "e", 0, 0.0, 61.5, "Hello there.", ref, source)]
+    item = Item("e", "p", "T", "P", None, "", "[]", "en", "", segments=segments_to_json(passages),
+                vectors=b"\x00" * 8, dimension=2)  # fmt: skip
+    back = from_table(to_table([item]))
+    assert back == [item]
+    assert segments_from_json(back[0].segments) == passages
