@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 from core.services import open_services
@@ -66,6 +67,15 @@ def ray_cluster() -> Iterator[RayCluster]:
         yield RayCluster(str(ray.get_runtime_context().gcs_address), f"http://127.0.0.1:{port}")
     finally:
         ray.shutdown()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def forget_search_indexes(database_url: str) -> Iterator[None]:
+    """The session's other tiers search the default tables: whatever this module switched,
+    the registry is left empty (readers then use their own settings' index)."""
+    yield
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM search_indexes")
 
 
 @pytest.fixture(scope="module")
