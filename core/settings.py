@@ -158,6 +158,10 @@ class WhisperSettings(BaseModel):
     batch_size: int = Field(default=1, ge=1, le=64)  # >1 uses faster-whisper's batched pipeline
     cpu_threads: int = Field(default=0, ge=0)  # 0: CTranslate2 decides
     vad: bool = True
+    # Speech kept around what the VAD detects. Its default (400 ms) clipped word onsets at the
+    # start of pause-cut chunks (WER 7.0 % vs 1.4 % unchunked on the LibriVox test speech);
+    # 1000 ms matched the unchunked transcript.
+    vad_speech_pad_ms: int = Field(default=1000, ge=0, le=5000)
     # Long audio is cut at pauses into chunks of at most this long (parallel transcription).
     chunk_max_s: float = Field(default=300.0, gt=10)
     chunk_min_s: float = Field(default=60.0, gt=1)

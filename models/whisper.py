@@ -45,6 +45,8 @@ class WhisperTranscriber:
             "word_timestamps": True,
             "vad_filter": self._settings.vad,
         }
+        if self._settings.vad:
+            options["vad_parameters"] = {"speech_pad_ms": self._settings.vad_speech_pad_ms}
         try:
             if self._batched is not None:
                 raw, info = self._batched.transcribe(
