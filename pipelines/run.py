@@ -10,14 +10,17 @@ killed at any point is resumed by starting the same command again.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
+from uuid import UUID
 
 import psycopg
+import ray.data
 
 from core.db import search_indexes as registry
 from core.lance import connect as lance_connect
@@ -171,8 +174,6 @@ class BatchRun:
     def _execute(self, plan: Plan, run_id: str, items: list[Item], report: RunReport) -> None:
         if not items:
             return
-        import ray.data
-
         per_block = self._settings.batch.episodes_per_block
         source = ray.data.from_arrow([to_table(chunk) for chunk in batches(items, per_block)])
         ds = stages.build(source, self._settings, plan, run_id)
@@ -249,8 +250,6 @@ class BatchRun:
         return {str(v) for v in column.unique().to_pylist()}
 
     def _items(self, conn: psycopg.Connection[Any], episode_ids: list[str]) -> list[Item]:
-        from uuid import UUID
-
         chosen = Selection(episode_ids=tuple(UUID(e) for e in episode_ids))
         return [_item(c) for c in ledger.candidates(conn, chosen)]
 
@@ -294,8 +293,6 @@ def _skip_reason(
 
 
 def _item(c: ledger.Candidate) -> Item:
-    import json
-
     return Item(
         episode_id=c.episode_id,
         podcast_id=c.podcast_id,

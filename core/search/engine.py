@@ -2,9 +2,11 @@
 
 Each query runs two retrievers with the same prefilter — nearest neighbours of the query's
 embedding (exact below ``vector_index_min_rows``, IVF-PQ with refinement above) and BM25 over
-Lance's native full-text index — and fuses their rankings with reciprocal rank fusion. Semantic
-search finds paraphrases ("why do I wake up at 4am" → a passage on sleep cycles); full-text
-finds the rare names and numbers embeddings blur ("Kepler-452b"); fusion keeps both.
+Lance's native full-text index — and fuses them (relative scores by default, reciprocal ranks
+by setting). Semantic search finds paraphrases ("why do I wake up at 4am" → a passage on sleep
+cycles); full-text finds the rare names and numbers embeddings blur ("Kepler-452b"); fusion
+keeps both. The tables are those of the active search index, and the query is embedded in that
+index's space (``core.search.spaces``).
 
 LanceDB's Python API is synchronous; its calls run in worker threads so an async server's loop
 never waits on a table scan.
@@ -15,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from lancedb.query import MatchQuery
 
 from core.errors import CatalogError, ErrorKind
+from core.search.checks import clean_limit, clean_query
 from core.search.filters import sql_string, where_clause
 from core.search.fusion import reciprocal_rank_fusion, relative_score_fusion
 from core.search.highlight import highlight, query_terms, sentences
@@ -34,26 +37,13 @@ from core.search.rows import (
     segment_hit,
     shares_term,
 )
-from core.search.spaces import FixedIndex, SearchIndex, index_for
-from core.search.tables import TableReader, TableSource
+from core.search.spaces import FixedIndex, index_for
+from core.search.tables import IndexSource, IndexTables, TableReader, TableSource
+from core.search.tables import IndexView as _View
 from core.search.types import NO_FILTERS, EpisodeHit, SearchFilters, SearchMode, SegmentHit
 from core.settings import EmbedderSettings, SearchSettings
 
 log = logging.getLogger(__name__)
-
-
-class IndexSource(Protocol):
-    async def current(self) -> SearchIndex: ...
-
-
-@dataclass(frozen=True)
-class _View:
-    """One request's tables and embedding space: a switch-over mid-request cannot mix a query
-    vector of one space with the tables of another."""
-
-    segments: TableReader
-    summaries: TableReader
-    space: EmbedderSettings
 
 
 class SearchEngine:
@@ -68,59 +58,23 @@ class SearchEngine:
         *,
         index: IndexSource | None = None,
     ) -> None:
-        self._db = db
         self._embedder = embedder
         self._settings = settings
         self._index = index or FixedIndex(index_for(EmbedderSettings()))
-        self._readers: dict[str, TableReader] = {}
+        self._tables = IndexTables(db, read_consistency_s=settings.read_consistency_s)
 
     async def _view(self) -> _View:
-        index = await self._index.current()
-        return _View(
-            self._reader(index.segments_table), self._reader(index.summaries_table), index.embedder
-        )
-
-    def _reader(self, name: str) -> TableReader:
-        reader = self._readers.get(name)
-        if reader is None:
-            reader = TableReader(
-                self._db, name, read_consistency_s=self._settings.read_consistency_s
-            )
-            self._readers[name] = reader
-        return reader
+        return self._tables.view(await self._index.current())
 
     async def _embed_query(self, view: _View, text: str) -> Vectors:
         vectors = await self._embedder.embed_queries([text], view.space)
         return np.asarray(vectors[0], dtype=np.float32)
 
-    # -- validation ------------------------------------------------------------------------
-
     def clean_query(self, query: str) -> str:
-        """The query with whitespace collapsed; empty or over-long queries are refused."""
-        cleaned = " ".join(query.split())
-        if not cleaned:
-            raise CatalogError("empty_query", "Type something to search for.")
-        limit = self._settings.max_query_chars
-        if len(cleaned) > limit:
-            raise CatalogError(
-                "query_too_long",
-                f"A search can be at most {limit} characters long; this one has {len(cleaned)}.",
-                ErrorKind.INVALID,
-                details={"max": limit},
-            )
-        return cleaned
+        return clean_query(query, self._settings)
 
     def clean_limit(self, limit: int | None) -> int:
-        maximum = self._settings.max_limit
-        if limit is None:
-            return min(self._settings.default_limit, maximum)
-        if not 1 <= limit <= maximum:
-            raise CatalogError(
-                "invalid_limit",
-                f"limit must be between 1 and {maximum}.",
-                details={"max": maximum},
-            )
-        return limit
+        return clean_limit(limit, self._settings)
 
     # -- passages ----------------------------------------------------------------------------
 

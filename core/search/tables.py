@@ -12,9 +12,52 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.search.spaces import SearchIndex
+from core.settings import EmbedderSettings
+
 log = logging.getLogger(__name__)
+
+
+class IndexSource(Protocol):
+    """Which index to read now (the registry's active one in servers, a fixed one in tests)."""
+
+    async def current(self) -> SearchIndex: ...
+
+
+@dataclass(frozen=True)
+class IndexView:
+    """One request's tables and embedding space: a switch-over mid-request cannot mix a query
+    vector of one space with the tables of another."""
+
+    segments: TableReader
+    summaries: TableReader
+    space: EmbedderSettings
+
+
+class IndexTables:
+    """Readers of every index's tables seen so far, each kept (and refreshed) across requests."""
+
+    def __init__(self, db: TableSource, *, read_consistency_s: float) -> None:
+        self._db = db
+        self._interval = read_consistency_s
+        self._readers: dict[str, TableReader] = {}
+        self._lock = threading.Lock()
+
+    def view(self, index: SearchIndex) -> IndexView:
+        return IndexView(
+            self._reader(index.segments_table), self._reader(index.summaries_table), index.embedder
+        )
+
+    def _reader(self, name: str) -> TableReader:
+        with self._lock:
+            reader = self._readers.get(name)
+            if reader is None:
+                reader = TableReader(self._db, name, read_consistency_s=self._interval)
+                self._readers[name] = reader
+            return reader
 
 
 class TableSource(Protocol):
