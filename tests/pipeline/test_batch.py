@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,17 @@ def second_backlog(
 ) -> Backlog:
     return publish(batch_settings, feed_server, tmp_path_factory.mktemp("more"),
                    {"d": [1], "e": [2, 3], "f": [4], "g": [0, 2]})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def third_backlog(
+    second_backlog: Backlog,
+    batch_settings: Settings,
+    feed_server: LoopbackHTTPServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Backlog:
+    return publish(batch_settings, feed_server, tmp_path_factory.mktemp("third"),
+                   {"h": [3], "i": [0, 4], "j": [1, 2]})  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -213,14 +225,66 @@ def test_a_run_killed_part_way_resumes_with_one_copy_of_everything(
     assert len(lance_rows(batch_settings, DEFAULT.summaries_table, more.podcast_id)) == 4
 
 
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
+    first_run: RunReport,
+    batch_settings: Settings,
+    third_backlog: Backlog,
+    database_url: str,
+) -> None:
+    """The Whisper actor is SIGKILLed while the run is going; Ray Data restarts it (or the run
+    fails and the same command resumes it): every episode ends done, every passage once."""
+    from ray.util.state import list_actors
+
+    third = third_backlog
+    ours = Selection(podcast_ids=(_uuid(third.podcast_id),))
+    outcome: dict[str, Any] = {}
+
+    def drive() -> None:
+        try:
+            outcome["report"] = run(batch_settings, selection=ours)
+        except Exception as exc:  # the run may fail when its worker dies: then resume it
+            outcome["error"] = exc
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    deadline = time.monotonic() + 300
+    killed = None
+    while killed is None and driver.is_alive():
+        assert time.monotonic() < deadline, "the Whisper actor never started"
+        for actor in list_actors(filters=[("state", "=", "ALIVE")], raise_on_missing_output=False):
+            if (
+                "Transcribe" in actor.class_name
+                and actor.pid
+                and len(_done_in_ledger(database_url, third.podcast_id)) < 3
+            ):
+                os.kill(actor.pid, signal.SIGKILL)  # a worker of this test's own Ray cluster
+                killed = actor.pid
+                break
+        time.sleep(0.5)
+    driver.join(900)
+    assert killed is not None, "the run ended before its Whisper actor could be killed"
+    if "error" in outcome:
+        outcome["report"] = run(batch_settings, selection=ours)
+    assert len(_done_in_ledger(database_url, third.podcast_id)) == 3, outcome
+    passages = lance_rows(batch_settings, DEFAULT.segments_table, third.podcast_id)
+    assert len({p["id"] for p in passages}) == len(passages) > 0
+    counts = rows(database_url, "SELECT id::text, segment_count FROM episodes "
+                  "WHERE podcast_id = %s", third.podcast_id)  # fmt: skip
+    for row in counts:
+        assert sum(p["episode_id"] == row["id"] for p in passages) == row["segment_count"] >= 1
+
+
 def test_reembedding_builds_a_new_index_and_switches_readers_when_complete(
     first_run: RunReport,
     backlog: Backlog,
     second_backlog: Backlog,
+    third_backlog: Backlog,
     batch_settings: Settings,
     database_url: str,
 ) -> None:
-    ours = Selection(podcast_ids=(_uuid(backlog.podcast_id), _uuid(second_backlog.podcast_id)))
+    ours = Selection(
+        podcast_ids=tuple(_uuid(b.podcast_id) for b in (backlog, second_backlog, third_backlog))
+    )
     space = EmbedderSettings(query_prefix="query: ", passage_prefix="passage: ")
     new_settings = batch_settings.model_copy(
         update={"models": batch_settings.models.model_copy(update={"embedder": space})}
