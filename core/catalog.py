@@ -100,10 +100,7 @@ class Catalog:
         self._cache = cache
 
     async def invalidate_cache(self) -> None:
-        """Drop cached podcast reads (after a batch job wrote outside this process)."""
-        await self._changed()
-
-    async def _changed(self) -> None:
+        """Drop cached podcast reads: after every write here, and after a batch job's."""
         if self._cache is not None:
             try:
                 await self._cache.invalidate()
@@ -254,7 +251,7 @@ class Catalog:
             raise CatalogError(
                 "podcast_exists", "This podcast is already in the catalog.", ErrorKind.CONFLICT
             ) from exc
-        await self._changed()
+        await self.invalidate_cache()
         return AddResult(podcast_id, _ingest(podcast_id, counts))
 
     async def add_apple(self, apple_id: int) -> AddResult:
@@ -304,7 +301,7 @@ class Catalog:
                 await podcast_rows.record_failure(
                     conn, podcast_id, code=exc.code, message=exc.message, at=_now()
                 )
-            await self._changed()
+            await self.invalidate_cache()
             raise
         result = await self._apply(podcast_id, document, row, force=force)
         if (
@@ -336,7 +333,7 @@ class Catalog:
                 counts = await episode_rows.upsert(conn, podcast_id, document.feed.episodes)
                 await podcast_rows.record_success(conn, podcast_id, **found, at=at)
                 result = _ingest(podcast_id, counts)
-        await self._changed()
+        await self.invalidate_cache()
         return result
 
     async def refresh_all(self, *, force: bool = False) -> list[RefreshOutcome]:

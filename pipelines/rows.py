@@ -18,10 +18,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from core.errors import CatalogError
 from core.objects import StorageError
-from models.errors import ModelError
 from models.types import Chapter, ModelRef, RetrievalSegment, Summary
+from processing.episode import error_of
 from processing.errors import ProcessingError
 
 
@@ -119,13 +118,12 @@ def failed(item: Item, stage: str, exc: BaseException) -> Item:
 
 
 def describe(exc: BaseException) -> tuple[str, str, bool]:
-    """A failure's machine-readable code, a sentence for people, and whether to retry it."""
+    """A failure's code and sentence (as online processing records them) and whether a rerun
+    may succeed: a step that said so, storage trouble, or an unexpected error."""
+    code, message = error_of(exc)
     if isinstance(exc, ProcessingError):
-        return exc.code, exc.message, exc.retryable
-    if isinstance(exc, ModelError | CatalogError | StorageError):
-        message = getattr(exc, "message", None) or str(exc)
-        return str(exc.code), message, isinstance(exc, StorageError)
-    return "internal_error", f"{type(exc).__name__}: {exc}", True
+        return code, message, exc.retryable
+    return code, message, isinstance(exc, StorageError) or code == "internal_error"
 
 
 # ---- nested values -----------------------------------------------------------------------

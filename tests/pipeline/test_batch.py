@@ -16,22 +16,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from core.db import search_indexes as registry
 from core.lance import connect
 from core.objects import ObjectStore
-from core.search.engine import SearchEngine
-from core.search.spaces import FixedIndex, SearchIndex, index_for
+from core.search.spaces import FixedIndex, index_for
 from core.search.types import SearchMode
 from core.settings import EmbedderSettings, Settings
-from models.embedder import LocalTextEmbedder
 from models.evaluation import word_error_rate
 from pipelines.plan import Stage, parse_stages
 from pipelines.run import BatchRun, RunOptions, RunReport
 from pipelines.selection import Selection
 from tests.pipeline.conftest import Backlog, RayCluster, publish
+from tests.pipeline.helpers import (
+    active_index,
+    cli,
+    cli_env,
+    done_in_ledger,
+    lance_rows,
+    search_engine,
+)
 from tests.storage.helpers import rows
 from tests.support.http_server import LoopbackHTTPServer
 
@@ -43,19 +47,6 @@ DEFAULT = index_for(EmbedderSettings())
 
 def run(settings: Settings, stages: str = "all", **options: Any) -> RunReport:
     return BatchRun(settings).run(RunOptions(stages=parse_stages(stages), **options))
-
-
-def lance_rows(
-    settings: Settings, table: str, podcast_id: str | None = None
-) -> list[dict[str, Any]]:
-    db = connect(settings.lance, settings.s3)
-    if table not in db.table_names():
-        return []
-    query = db.open_table(table).search()
-    if podcast_id:
-        query = query.where(f"podcast_id = '{podcast_id}'")
-    result: list[dict[str, Any]] = query.limit(None).to_arrow().to_pylist()
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +164,7 @@ def test_a_second_run_does_nothing(
 def test_search_finds_what_the_batch_wrote(
     first_run: RunReport, backlog: Backlog, batch_settings: Settings
 ) -> None:
-    engine = _engine(batch_settings, FixedIndex(DEFAULT))
+    engine = search_engine(batch_settings, FixedIndex(DEFAULT))
     ours = set(backlog.episode_ids.values())
     for guid in ("a", "b", "c"):
         words = backlog.spoken[guid].split()
@@ -193,25 +184,25 @@ def test_a_run_killed_part_way_resumes_with_one_copy_of_everything(
     more = second_backlog
     command = [sys.executable, "-m", "pipelines.cli", "run", "--podcast", more.podcast_id,
                "--address", ray_cluster.address]  # fmt: skip
-    env = {**os.environ, **_env(batch_settings)}
+    env = {**os.environ, **cli_env(batch_settings)}
     driver = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 600
-        while not _done_in_ledger(database_url, more.podcast_id):
+        while not done_in_ledger(database_url, more.podcast_id):
             assert driver.poll() is None, driver.stdout.read().decode() if driver.stdout else ""
             assert time.monotonic() < deadline, "no episode finished in time"
             time.sleep(0.2)
         driver.send_signal(signal.SIGKILL)  # the driver dies mid-run
     finally:
         driver.wait(30)
-    first_done = _done_in_ledger(database_url, more.podcast_id)
+    first_done = done_in_ledger(database_url, more.podcast_id)
     assert 1 <= len(first_done) < 4, "the run was not interrupted part-way"
     resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
                              timeout=900, check=False)  # fmt: skip
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "done by an earlier run of this plan" in resumed.stdout
-    after = _done_in_ledger(database_url, more.podcast_id)
+    after = done_in_ledger(database_url, more.podcast_id)
     assert len(after) == 4
     # The episodes finished before the kill were not redone.
     assert all(after[e] == first_done[e] for e in first_done)
@@ -255,7 +246,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
             if (
                 "Transcribe" in actor.class_name
                 and actor.pid
-                and len(_done_in_ledger(database_url, third.podcast_id)) < 3
+                and len(done_in_ledger(database_url, third.podcast_id)) < 3
             ):
                 os.kill(actor.pid, signal.SIGKILL)  # a worker of this test's own Ray cluster
                 killed = actor.pid
@@ -265,7 +256,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
     assert killed is not None, "the run ended before its Whisper actor could be killed"
     if "error" in outcome:
         outcome["report"] = run(batch_settings, selection=ours)
-    assert len(_done_in_ledger(database_url, third.podcast_id)) == 3, outcome
+    assert len(done_in_ledger(database_url, third.podcast_id)) == 3, outcome
     passages = lance_rows(batch_settings, DEFAULT.segments_table, third.podcast_id)
     assert len({p["id"] for p in passages}) == len(passages) > 0
     counts = rows(database_url, "SELECT id::text, segment_count FROM episodes "
@@ -301,13 +292,13 @@ def test_reembedding_builds_a_new_index_and_switches_readers_when_complete(
     assert changed, "the prefixes should change the vectors"
     # The old index is untouched and still answers.
     assert len(lance_rows(batch_settings, DEFAULT.segments_table)) == len(old_rows)
-    old_engine = _engine(batch_settings, FixedIndex(DEFAULT))
+    old_engine = search_engine(batch_settings, FixedIndex(DEFAULT))
     assert asyncio.run(old_engine.search_segments("a sister's advice", mode=SearchMode.SEMANTIC))
     # Readers follow the registry to the new index (and its query prefix).
-    active = _active(database_url)
+    active = active_index(database_url)
     assert active is not None and active.name == new.name
     assert active.embedder.query_prefix == "query: "
-    hits = asyncio.run(_engine(batch_settings, FixedIndex(active)).search_segments(
+    hits = asyncio.run(search_engine(batch_settings, FixedIndex(active)).search_segments(
         "a sister's advice", mode=SearchMode.SEMANTIC))  # fmt: skip
     assert hits and all(h.segment_id in new_rows for h in hits)
     embedding = rows(database_url, "SELECT DISTINCT embedding_model FROM episodes "
@@ -316,24 +307,13 @@ def test_reembedding_builds_a_new_index_and_switches_readers_when_complete(
     assert [r["embedding_model"] for r in embedding] == [report_model(new_rows)]
     # Rerunning the re-embedding does nothing; rolling back is one switch.
     assert run(new_settings, "embed", selection=ours).done == 0
-    listed = {i["name"]: i for i in json.loads(_cli(batch_settings, "tmm", "index", "list"))}
+    listed = {i["name"]: i for i in json.loads(cli(batch_settings, "tmm", "index", "list"))}
     assert listed[new.name]["active"] and listed[DEFAULT.name]["state"] == "ready"
-    _cli(batch_settings, "tmm", "index", "activate", DEFAULT.name)
-    assert _active(database_url) == DEFAULT
-    _cli(batch_settings, "tmm", "index", "activate", "nope", check=False)
-    runs = _cli(batch_settings, "tmm-batch", "runs")
+    cli(batch_settings, "tmm", "index", "activate", DEFAULT.name)
+    assert active_index(database_url) == DEFAULT
+    cli(batch_settings, "tmm", "index", "activate", "nope", check=False)
+    runs = cli(batch_settings, "tmm-batch", "runs")
     assert report.run_id in runs and new.name in runs
-
-
-def _cli(settings: Settings, *args: str, check: bool = True) -> str:
-    tool = str(Path(sys.executable).parent / args[0])
-    done = subprocess.run([tool, *args[1:]], env={**os.environ, **_env(settings)}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
-    if check:
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-    assert done.returncode == 1 and "index_not_found" in done.stderr, done.stderr
-    return ""
 
 
 def report_model(new_rows: dict[str, dict[str, Any]]) -> str:
@@ -347,8 +327,8 @@ def test_a_run_submitted_as_a_ray_job(
 ) -> None:
     """``tmm-batch submit`` hands the same entry point to the cluster's job server; --wait
     follows its logs to the summary table. (Re-embedding in place with --force: quick.)"""
-    env = [f"--env={k}={v}" for k, v in _env(batch_settings).items()]
-    out = _cli(batch_settings, "tmm-batch", "submit", "--address", ray_cluster.jobs_url,
+    env = [f"--env={k}={v}" for k, v in cli_env(batch_settings).items()]
+    out = cli(batch_settings, "tmm-batch", "submit", "--address", ray_cluster.jobs_url,
                "--stages", "embed", "--force", "--podcast", backlog.podcast_id, "--wait",
                *env)  # fmt: skip
     assert "submitted Ray Job raysubmit_" in out and "ray job logs --address" in out
@@ -362,43 +342,3 @@ def test_stage_plans_add_what_they_need() -> None:
         Stage.DOWNLOAD, Stage.TRANSCRIBE, Stage.SEGMENT, Stage.EMBED,
     }  # fmt: skip
     assert parse_stages("summarize") == {Stage.SUMMARIZE, Stage.EMBED}
-
-
-def _engine(settings: Settings, index: FixedIndex) -> SearchEngine:
-    return SearchEngine(connect(settings.lance, settings.s3),
-                        LocalTextEmbedder(settings.models.embedder), settings.search,
-                        index=index)  # fmt: skip
-
-
-def _active(database_url: str) -> SearchIndex | None:
-    async def get() -> SearchIndex | None:
-        async with await psycopg.AsyncConnection.connect(database_url) as conn:
-            return await registry.active(conn)
-
-    return asyncio.run(get())
-
-
-def _done_in_ledger(database_url: str, podcast_id: str) -> dict[str, Any]:
-    found = rows(database_url, "SELECT b.episode_id::text, b.updated_at FROM batch_items b "
-                 "JOIN episodes e ON e.id = b.episode_id WHERE e.podcast_id = %s "
-                 "AND b.outcome = 'done'", podcast_id)  # fmt: skip
-    return {r["episode_id"]: r["updated_at"] for r in found}
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    """The settings as TMM_ environment variables, for a CLI process."""
-    return {
-        "TMM_ENVIRONMENT": "test",
-        "TMM_AUTH__JWT_SECRET": settings.jwt_secret(),
-        "TMM_DATABASE__URL": settings.database.url,
-        "TMM_REDIS__URL": settings.redis.url,
-        "TMM_REDIS__KEY_PREFIX": settings.redis.key_prefix,
-        "TMM_S3__ENDPOINT_URL": settings.s3.endpoint_url or "",
-        "TMM_S3__BUCKET": settings.s3.bucket,
-        "TMM_LANCE__PREFIX": settings.lance.prefix,
-        "TMM_MODELS__DIR": str(settings.models.dir),
-        "TMM_MODELS__LLM__MAX_MODEL_LEN": str(settings.models.llm.max_model_len),
-        "TMM_FEEDS__ALLOW_PRIVATE_HOSTS": "true",
-        "TMM_BATCH__EPISODES_PER_BLOCK": "1",
-        "TMM_BATCH__EMBED_BATCH_EPISODES": "1",
-    }
