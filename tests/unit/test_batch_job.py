@@ -19,7 +19,7 @@ from pipelines.plan import ALL_STAGES, Plan, PlanError, Stage, TargetModels, par
 from pipelines.rows import Item, from_table, segments_from_json, segments_to_json, to_table
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-JOB = ROOT / "cluster" / "batch" / "rayjob-backfill.yaml"
+JOB = ROOT / "cluster" / "base" / "rayjob-backfill.yaml"
 
 
 def _job() -> dict[str, Any]:
@@ -46,7 +46,8 @@ def test_the_rayjob_runs_tmm_batch_with_arguments_it_accepts() -> None:
 
 def test_the_rayjob_environment_is_valid_settings() -> None:
     head = _job()["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
-    env = {e["name"]: e["value"] for e in head["containers"][0]["env"]}
+    env = {e["name"]: e["value"] for e in head["containers"][0]["env"]
+           if e["name"].startswith("TMM_")}  # fmt: skip
     settings = Settings(_env_file=None, **_nested(env), auth={"jwt_secret": "x" * 40})
     assert settings.batch.transcribe_gpus == 1 and settings.batch.embed_gpus == 0.25
     assert settings.environment == "production"
