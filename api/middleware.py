@@ -15,6 +15,7 @@ from typing import Any
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from core.ratelimit import Decision, LimiterUnavailable
 from core.services import Services
 
@@ -24,6 +25,7 @@ _DOC_PATHS = ("/docs", "/redoc", "/openapi.json")
 _UNLIMITED = ("/health", "/ready", *_DOC_PATHS)
 AUTH_PATHS = frozenset({"/auth/login", "/auth/register", "/auth/refresh"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_METHODS = _SAFE_METHODS | {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def _services(scope: Scope) -> Services | None:
@@ -88,8 +90,17 @@ def _loggable_path(path: str) -> str:
     return _SHARE_TOKEN.sub(r"\1<token>", path)
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (``/episodes/{episode_id}``), so metrics have one
+    series per route rather than one per id; every unmatched path counts as one."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
 class AccessLog:
-    """One structured line per request: method, path (never the query), status, duration."""
+    """One structured line per request: method, path (never the query), status, duration;
+    and the request metrics (count by status, latency) per route template."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -110,13 +121,18 @@ class AccessLog:
         try:
             await self.app(scope, receive, record_status)
         finally:
+            elapsed = time.perf_counter() - started
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            route = route_template(scope)
+            HTTP_REQUESTS.labels(route, method, str(status)).inc()
+            HTTP_SECONDS.labels(route, method).observe(elapsed)
             log.info(
                 "request",
                 extra={
-                    "method": scope["method"],
+                    "method": method,
                     "path": _loggable_path(scope["path"]),
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "duration_ms": round(elapsed * 1000, 1),
                 },
             )
 

@@ -26,7 +26,10 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from core.metrics import JOBS, JOBS_FINISHED
+
 CHANNEL = "tmm_jobs"
+STATES = ("queued", "running", "done", "dead")
 
 _COLUMNS = (
     "id, kind, key, payload, state, attempts, max_attempts, run_after, locked_until, locked_by,"
@@ -156,6 +159,7 @@ class JobQueue:
             "UPDATE jobs SET state = 'done', finished_at = now(), locked_until = NULL, "
             "updated_at = now() WHERE id = %s AND locked_by = %s AND state = 'running'",
             (job_id, worker),
+            outcome="done",
         )
 
     async def fail(self, job: Job, worker: str, *, code: str, error: str) -> bool:
@@ -166,6 +170,7 @@ class JobQueue:
                 "locked_until = NULL, updated_at = now() "
                 "WHERE id = %s AND locked_by = %s AND state = 'running'",
                 (code, error[:2000], job.id, worker),
+                outcome="dead",
             )
         delay = self._backoff.delay_s(job.attempts)
         return await self._fenced(
@@ -174,6 +179,7 @@ class JobQueue:
             "locked_by = NULL, updated_at = now() "
             "WHERE id = %s AND locked_by = %s AND state = 'running'",
             (code, error[:2000], delay, job.id, worker),
+            outcome="retry",
         )
 
     async def retry(self, job_id: int) -> bool:
@@ -207,15 +213,34 @@ class JobQueue:
 
     async def depth(self) -> dict[str, int]:
         """Jobs per state (queue depth and dead letters, for metrics)."""
-        async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT state, count(*) FROM jobs GROUP BY state")
-            counts = {str(s): int(n) for s, n in await cur.fetchall()}
-        return {s: counts.get(s, 0) for s in ("queued", "running", "done", "dead")}
+        totals = dict.fromkeys(STATES, 0)
+        for (_, state), n in (await self.depth_by_kind()).items():
+            totals[state] += n
+        return totals
 
-    async def _fenced(self, sql: str, params: tuple[Any, ...]) -> bool:
+    async def depth_by_kind(self) -> dict[tuple[str, str], int]:
+        """Jobs per (kind, state), every state of every kind present (zeros included)."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute(sql.encode(), params)
-            return cur.rowcount > 0
+            cur = await conn.execute("SELECT kind, state, count(*) FROM jobs GROUP BY kind, state")
+            counts = {(str(k), str(s)): int(n) for k, s, n in await cur.fetchall()}
+        kinds = {k for k, _ in counts}
+        return {(k, s): counts.get((k, s), 0) for k in sorted(kinds) for s in STATES}
+
+    async def publish_depth(self) -> None:
+        """Set the queue gauges (``tmm_jobs``) from the table."""
+        for (kind, state), n in (await self.depth_by_kind()).items():
+            JOBS.labels(kind, state).set(n)
+
+    async def _fenced(
+        self, sql: str, params: tuple[Any, ...], *, outcome: str | None = None
+    ) -> bool:
+        """Run a fenced update; when it applied, count the attempt's ``outcome`` if given."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(f"{sql} RETURNING kind".encode(), params)
+            row = await cur.fetchone()
+        if row is not None and outcome is not None:
+            JOBS_FINISHED.labels(str(row[0]), outcome).inc()
+        return row is not None
 
 
 async def wait_for_work(conninfo: str, timeout_s: float) -> bool:

@@ -223,6 +223,9 @@ class ProcessingSettings(BaseModel):
     poll_s: float = Field(default=10.0, gt=0)  # fallback poll when no NOTIFY arrives
     concurrency: int = Field(default=2, ge=1, le=64)  # episodes at once per worker
     worker_enabled: bool = True
+    # How often a processor replica publishes the queue's depth and dead letters as metrics
+    # (Ray drops a gauge not re-set within two of its 10 s export intervals).
+    metrics_interval_s: float = Field(default=5.0, gt=0, le=15)
     # Enclosure downloads.
     max_audio_bytes: int = Field(default=1024 * 2**20, gt=0)
     download_timeout_s: float = Field(default=900.0, gt=0)

@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from core.db.timing import TimedCursor
 from pipelines.plan import Plan, Stage, ordered
 from pipelines.selection import Selection, selection_query
 
@@ -69,7 +70,7 @@ class RunRecord:
 
 
 def connect(url: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(url, autocommit=True)
+    return psycopg.connect(url, autocommit=True, cursor_factory=TimedCursor)
 
 
 def candidates(conn: psycopg.Connection[Any], selection: Selection) -> list[Candidate]:

@@ -24,6 +24,7 @@ import ray.data
 
 from core.db import search_indexes as registry
 from core.lance import connect as lance_connect
+from core.metrics import BATCH_PLANNED
 from core.search.spaces import SearchIndex, index_for
 from core.settings import Settings
 from models.registry import embedder_path, model_ref, whisper_path
@@ -33,6 +34,7 @@ from pipelines import ledger, stages
 from pipelines.plan import Plan, PlanError, Stage, TargetModels, ordered
 from pipelines.rows import Item, batches, from_table, to_table
 from pipelines.selection import Selection
+from serve_apps.metrics import install as install_metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,6 +67,7 @@ class RunReport:
     stages: list[str]
     target_index: str
     selected: int = 0
+    planned: int = 0  # sent through the stages (catch-up rounds included)
     done: int = 0
     skipped: int = 0
     failed: int = 0
@@ -174,6 +177,9 @@ class BatchRun:
     def _execute(self, plan: Plan, run_id: str, items: list[Item], report: RunReport) -> None:
         if not items:
             return
+        install_metrics()  # progress: planned here, done and failed counted by the writers
+        report.planned += len(items)
+        BATCH_PLANNED.labels(run_id).inc(len(items))
         per_block = self._settings.batch.episodes_per_block
         source = ray.data.from_arrow([to_table(chunk) for chunk in batches(items, per_block)])
         ds = stages.build(source, self._settings, plan, run_id)

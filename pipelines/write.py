@@ -16,6 +16,7 @@ from uuid import UUID
 import pyarrow as pa
 
 from core.lance import connect
+from core.metrics import BATCH_EPISODES
 from core.objects import ObjectStore, StorageError
 from core.settings import Settings
 from models.captions import transcript_from_dict
@@ -33,6 +34,7 @@ from pipelines.rows import (
 )
 from processing.episode import transcript_key
 from processing.segment_store import EpisodeMeta, SegmentStore
+from serve_apps.metrics import install as install_metrics
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class Write:
         self._objects = ObjectStore(settings.s3)
         self._conn = ledger.connect(settings.database.url)
         self._store: SegmentStore | None = None
+        install_metrics()
 
     def __call__(self, table: pa.Table) -> pa.Table:
         out = []
@@ -90,6 +93,7 @@ class Write:
         outputs["embedding_model"] = item.embedding_model
         ledger.record_done(self._conn, self._plan, self._run_id, item.episode_id,
                            ledger.DoneOutputs(**outputs))  # fmt: skip
+        BATCH_EPISODES.labels(self._run_id, "done").inc()
         self._drop_staged(item)
         return replace(item, segment_count=len(segments))
 
@@ -105,6 +109,7 @@ class Write:
         ledger.record_failed(self._conn, self._plan, self._run_id, item.episode_id,
                              stage=item.error_stage, code=item.error_code,
                              message=item.error_message, retryable=item.retryable)  # fmt: skip
+        BATCH_EPISODES.labels(self._run_id, "failed").inc()
         if not item.retryable:
             self._drop_staged(item)  # a rerun would fail the same way: no need to keep it
 

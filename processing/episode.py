@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 from core.db import processing as rows
 from core.errors import CatalogError
 from core.feeds.fetch import FeedFetcher
+from core.metrics import STAGE_SECONDS
 from core.objects import ObjectStore, StorageError
 from core.settings import Settings
 from models import audio
@@ -82,8 +84,16 @@ class EpisodeProcessor:
         self._models = models
         self._fetcher = fetcher
         self._limits = DownloadLimits.from_settings(settings)
+        self._stages: dict[UUID, tuple[str, float]] = {}
 
     async def process(self, episode_id: UUID, *, attempt: int = 1) -> Outcome:
+        """Process one episode end to end; each stage's time goes to the stage histogram."""
+        try:
+            return await self._process(episode_id, attempt)
+        finally:
+            self._end_stage(episode_id)
+
+    async def _process(self, episode_id: UUID, attempt: int) -> Outcome:
         async with self._pool.connection() as conn:
             item = await rows.work_item(conn, episode_id)
             if item is None:
@@ -226,8 +236,16 @@ class EpisodeProcessor:
         return stitch(parts)
 
     async def _step(self, episode_id: UUID, name: str) -> None:
+        """Enter stage ``name``: recorded on the episode, and the previous stage's time ends."""
+        self._end_stage(episode_id)
+        self._stages[episode_id] = (name, time.perf_counter())
         async with self._pool.connection() as conn:
             await rows.step(conn, episode_id, name)
+
+    def _end_stage(self, episode_id: UUID) -> None:
+        current = self._stages.pop(episode_id, None)
+        if current is not None:
+            STAGE_SECONDS.labels(current[0]).observe(time.perf_counter() - current[1])
 
 
 def error_of(exc: BaseException) -> tuple[str, str]:

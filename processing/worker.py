@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from core.db import processing as rows
 from core.episode_jobs import PROCESS_EPISODE
 from core.jobs import Job, JobQueue, wait_for_work
+from core.metrics import EPISODES_PROCESSED
 from core.settings import ProcessingSettings
 from processing.episode import EpisodeProcessor, error_of
 
@@ -131,6 +132,7 @@ class EpisodeWorker:
                 await keeper
         if await self._queue.complete(job.id, self.name):
             self.processed += 1
+            EPISODES_PROCESSED.labels("done").inc()
             log.info("episode processed", extra={**context, "segments": outcome.segment_count,
                                                  "source": outcome.transcript_source})  # fmt: skip
             if self._after_done is not None:
@@ -153,6 +155,7 @@ class EpisodeWorker:
         self.failed += 1
         code, message = error_of(exc)
         final = job.attempts >= job.max_attempts
+        EPISODES_PROCESSED.labels("failed" if final else "retry").inc()
         if code == "internal_error":
             log.exception("episode failed unexpectedly", extra=context)
         else:

@@ -44,6 +44,21 @@ debian_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Prometheus's promtool (the tests check the alert rules with it), unpacked from Debian's
+# package under .local/: no root needed, and no Prometheus service gets installed or started.
+prometheus_tools() {
+  local dir=.local/prometheus
+  [[ -x $dir/usr/bin/promtool ]] && return 0
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q prometheus >/dev/null 2>&1) || {
+    [[ $(id -u) -eq 0 ]] && apt-get update -q >/dev/null && (cd "$tmp" && apt-get download -q prometheus >/dev/null)
+  }
+  mkdir -p "$dir"
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$dir"
+  rm -rf "$tmp"
+}
+
 cmd=${1:-}
 shift || true
 case $cmd in
@@ -62,6 +77,7 @@ case $cmd in
     setup
     # Real read speech with known transcripts for the speech-recognition tests.
     debian_packages pocketsphinx-testdata
+    prometheus_tools
     ruff check .
     ruff format --check .
     mypy .

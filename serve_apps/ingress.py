@@ -17,6 +17,7 @@ from api.app import create_app
 from core.logs import configure_logging
 from core.settings import Settings
 from serve_apps.handles import DeploymentTextEmbedder
+from serve_apps.metrics import install as install_metrics
 
 
 @serve.deployment(name="Api")
@@ -29,6 +30,7 @@ class ApiIngress:
         processor: DeploymentHandle[Any] | None = None,
     ) -> None:
         configure_logging(settings)
+        install_metrics()
         self._settings = settings
         # Handles the routes will call (query embeddings for search); binding the processor
         # here is also what makes it part of this application.

@@ -5,6 +5,8 @@ production.yaml``, verbatim, as ``serveConfigV2``) so the two cannot drift, and 
 ``cluster/base/rayjob-backfill.yaml`` share one Ray cluster shape: a head that takes no work,
 CPU workers, and GPU workers on spot capacity that scale from zero with Ray's in-tree
 autoscaler (v2). Overlays (``cluster/overlays/*``) patch images, sizes and replica bounds.
+``cluster/monitoring/`` gets the prometheus-operator objects: a PodMonitor scraping every Ray
+pod's metrics port and a PrometheusRule carrying ``alerts.yaml`` verbatim.
 
     python -m serve_apps.kuberay            # rewrite the generated files
     python -m serve_apps.kuberay --check    # exit 1 if they are stale (CI runs the test instead)
@@ -22,6 +24,8 @@ import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environmen
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_CONFIG = ROOT / "cluster" / "serve" / "production.yaml"
 BASE = ROOT / "cluster" / "base"
+MONITORING = ROOT / "cluster" / "monitoring"
+METRICS_PORT = 8080  # KubeRay starts every Ray node with --metrics-export-port=8080
 RAY_VERSION = "2.60.0"
 CPU_IMAGE = "tellmemore/app-cpu:latest"  # overlays pin a tag
 GPU_IMAGE = "tellmemore/app-gpu:latest"
@@ -43,6 +47,7 @@ def _container(name: str, image: str, cpu: str, memory: str, gpus: int = 0) -> d
                 {"name": "RAY_SERVE_LOG_TO_STDERR", "value": "1"}],
         "resources": {"requests": dict(limits), "limits": limits},
         "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False},
+        "ports": [{"containerPort": METRICS_PORT, "name": "metrics"}],
     }  # fmt: skip
 
 
@@ -54,7 +59,7 @@ def cluster_spec(*, extra_env: list[dict[str, str]] | None = None) -> dict[str, 
         {"containerPort": 8265, "name": "dashboard"},
         {"containerPort": 10001, "name": "client"},
         {"containerPort": 8000, "name": "serve"},
-        {"containerPort": 8080, "name": "metrics"},
+        *head["ports"],
     ]
     head["env"] += extra_env or []
     cpu = _container("ray-worker", CPU_IMAGE, "8", "32Gi")
@@ -145,6 +150,42 @@ def rayjob() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def podmonitor() -> dict[str, Any]:
+    """Prometheus scrapes every Ray node (head and workers of the RayService and of backfill
+    jobs): application metrics (``ray_tmm_*``), Serve's and Ray's node metrics."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": "tellmemore-ray", "labels": {"app.kubernetes.io/name": "tellmemore"}},
+        "spec": {
+            "selector": {"matchLabels": {"ray.io/is-ray-node": "yes"}},
+            "podMetricsEndpoints": [{
+                "port": "metrics",
+                "interval": "15s",
+                "relabelings": [
+                    {"sourceLabels": ["__meta_kubernetes_pod_label_ray_io_cluster"],
+                     "targetLabel": "ray_io_cluster"},
+                    {"sourceLabels": ["__meta_kubernetes_pod_label_ray_io_node_type"],
+                     "targetLabel": "ray_io_node_type"},
+                ],
+            }],
+        },
+    }  # fmt: skip
+
+
+def prometheusrule() -> dict[str, Any]:
+    """``cluster/monitoring/alerts.yaml`` (checked by promtool in the tests) as the operator's
+    PrometheusRule."""
+    groups = yaml.safe_load((MONITORING / "alerts.yaml").read_text())["groups"]
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "tellmemore-alerts",
+                     "labels": {"app.kubernetes.io/name": "tellmemore"}},
+        "spec": {"groups": groups},
+    }  # fmt: skip
+
+
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
     """Multi-line strings (the embedded Serve config) as readable ``|`` blocks."""
 
@@ -160,9 +201,13 @@ _Dumper.add_representer(str, _text)
 def rendered() -> dict[Path, str]:
     source = SERVE_CONFIG.relative_to(ROOT)
     out = {}
-    for name, manifest, origin in (("rayservice.yaml", rayservice(), f"{source} and this module"),
-                                   ("rayjob-backfill.yaml", rayjob(), "this module")):  # fmt: skip
-        out[BASE / name] = HEADER.format(source=origin) + yaml.dump(
+    for path, manifest, origin in (
+        (BASE / "rayservice.yaml", rayservice(), f"{source} and this module"),
+        (BASE / "rayjob-backfill.yaml", rayjob(), "this module"),
+        (MONITORING / "podmonitor.yaml", podmonitor(), "this module"),
+        (MONITORING / "prometheusrule.yaml", prometheusrule(), "alerts.yaml and this module"),
+    ):
+        out[path] = HEADER.format(source=origin) + yaml.dump(
             manifest, Dumper=_Dumper, sort_keys=False, width=100
         )
     return out

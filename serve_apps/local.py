@@ -64,6 +64,15 @@ def start_ray(
     )
 
 
+def metrics_url() -> str:
+    """The local node's Ray metrics endpoint: Prometheus text with the application's metrics
+    (``ray_tmm_*``) and Ray's own, the endpoint a Prometheus would scrape."""
+    import ray
+
+    node = ray.nodes()[0]  # type: ignore[no-untyped-call]
+    return f"http://127.0.0.1:{node['MetricsExportPort']}/metrics"
+
+
 def deploy(
     settings: Settings, options: AppOptions, *, with_llm: bool = True, timeout_s: float = 600
 ) -> LocalCluster:
@@ -131,7 +140,7 @@ def run(
         took = time.monotonic() - started
         typer.echo(
             f"Tell Me More on {cluster.url} (docs {cluster.url}/docs), "
-            f"LLM on {cluster.llm_url}, ready in {took:.0f} s"
+            f"LLM on {cluster.llm_url}, metrics on {metrics_url()}, ready in {took:.0f} s"
         )
         if demo:
             typer.echo(asyncio.run(_load_demo(settings)))

@@ -46,6 +46,7 @@ from processing.search_tables import SearchTables
 from processing.upkeep import Upkeep
 from processing.worker import EpisodeWorker
 from serve_apps.handles import DeploymentTextEmbedder
+from serve_apps.metrics import install as install_metrics
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Processor:
         embedder: DeploymentHandle[Any],
     ) -> None:
         configure_logging(settings)
+        install_metrics()
         self._settings = settings
         self._transcriber = transcriber
         self._embedder = embedder
@@ -122,8 +124,9 @@ class Processor:
             models,
             FeedFetcher(settings.feeds, self._http),
         )
+        self._queue = make_queue(self._pool, settings.processing)
         self._worker = EpisodeWorker(
-            make_queue(self._pool, settings.processing),
+            self._queue,
             processor,
             self._pool,
             settings.processing,
@@ -135,6 +138,17 @@ class Processor:
         if settings.processing.worker_enabled:
             self._loop = asyncio.create_task(self._worker.run())
             self._upkeep_loop = asyncio.create_task(self._upkeep.run())
+        self._metrics_loop = asyncio.create_task(self._publish_queue_metrics())
+
+    async def _publish_queue_metrics(self) -> None:
+        """Queue depth and dead letters as gauges, every ``processing.metrics_interval_s``
+        (each replica publishes the same table-wide figures; dashboards take the max)."""
+        while True:
+            try:
+                await self._queue.publish_depth()
+            except Exception:
+                log.warning("could not read the job queue's depth", exc_info=True)
+            await asyncio.sleep(self._settings.processing.metrics_interval_s)
 
     async def _transcribe(self, samples: npt.NDArray[np.float32], offset_s: float) -> Transcript:
         result: Transcript = await self._transcriber.transcribe.remote(samples, offset_s)
@@ -168,6 +182,7 @@ class Processor:
     async def __del__(self) -> None:
         self._worker.stop()
         self._upkeep.stop()
+        self._metrics_loop.cancel()
         for task in (self._loop, self._upkeep_loop):
             if task is not None:
                 with contextlib.suppress(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from psycopg_pool import AsyncConnectionPool
 
+from core.db.timing import TimedAsyncCursor
 from core.settings import DatabaseSettings
 
 
@@ -22,6 +23,7 @@ def make_pool(settings: DatabaseSettings, *, name: str = "tellmemore") -> AsyncC
             "connect_timeout": max(1, int(settings.connect_timeout_s)),
             "options": options,
             "application_name": name,
+            "cursor_factory": TimedAsyncCursor,
         },
         check=AsyncConnectionPool.check_connection,
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 from lancedb.query import MatchQuery
 
 from core.errors import CatalogError, ErrorKind
+from core.metrics import VECTOR_SEARCH_SECONDS, timed
 from core.search.checks import clean_limit, clean_query
 from core.search.filters import sql_string, where_clause
 from core.search.fusion import reciprocal_rank_fusion, relative_score_fusion
@@ -44,6 +46,11 @@ from core.search.types import NO_FILTERS, EpisodeHit, SearchFilters, SearchMode,
 from core.settings import EmbedderSettings, SearchSettings
 
 log = logging.getLogger(__name__)
+
+
+def _timed(key: str, query: str) -> AbstractContextManager[None]:
+    """Time one LanceDB query; ``key`` tells the segments table ("id") from the episodes'."""
+    return timed(VECTOR_SEARCH_SECONDS.labels("segments" if key == "id" else "episodes", query))
 
 
 class SearchEngine:
@@ -258,7 +265,8 @@ class SearchEngine:
             )
         if where:
             query = query.where(where, prefilter=True)
-        rows = query.select([*columns, "_distance"]).limit(k).to_arrow().to_pylist()
+        with _timed(key, "vector"):
+            rows = query.select([*columns, "_distance"]).limit(k).to_arrow().to_pylist()
         for row in rows:
             row["_similarity"] = 1.0 - float(row.pop("_distance"))
         return Ranked([r[key] for r in rows], {r[key]: r for r in rows})
@@ -279,7 +287,8 @@ class SearchEngine:
         query = table.search(MatchQuery(text, column), query_type="fts")  # type: ignore[call-arg]
         if where:
             query = query.where(where, prefilter=True)
-        rows = query.select([*columns, "_score"]).limit(k).to_arrow().to_pylist()
+        with _timed(key, "fts"):
+            rows = query.select([*columns, "_score"]).limit(k).to_arrow().to_pylist()
         return Ranked([r[key] for r in rows], {r[key]: r for r in rows})
 
     def _segment_row(self, view: _View, segment_id: str) -> dict[str, Any] | None:

@@ -50,6 +50,7 @@ class Backlog:
 class RayCluster:
     address: str  # the GCS address a driver joins
     jobs_url: str  # the Ray Job server
+    metrics_url: str  # the node's Ray metrics endpoint (what Prometheus scrapes)
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +58,16 @@ def ray_cluster() -> Iterator[RayCluster]:
     """A private Ray cluster for this module, with its Ray Job server on loopback."""
     import ray
 
-    from serve_apps.local import start_ray
+    from serve_apps.local import metrics_url, start_ray
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     start_ray(num_cpus=8, dashboard_port=port)
     try:
-        yield RayCluster(str(ray.get_runtime_context().gcs_address), f"http://127.0.0.1:{port}")
+        yield RayCluster(
+            str(ray.get_runtime_context().gcs_address), f"http://127.0.0.1:{port}", metrics_url()
+        )
     finally:
         ray.shutdown()
 

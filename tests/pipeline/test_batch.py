@@ -38,6 +38,8 @@ from tests.pipeline.helpers import (
 )
 from tests.storage.helpers import rows
 from tests.support.http_server import LoopbackHTTPServer
+from tests.support.monitoring import queried_series
+from tests.support.scrape import Scrape, scrape_until
 
 pytestmark = pytest.mark.slow
 
@@ -148,6 +150,23 @@ def test_a_broken_episode_fails_alone_with_its_reason(
     assert {r["guid"] for r in recorded} == {"gone", "broken"}
     assert all(r["status"] == "failed" and r["error_code"] and r["error_message"]
                for r in recorded)  # fmt: skip
+
+
+def test_run_progress_reaches_the_metrics(first_run: RunReport, ray_cluster: RayCluster) -> None:
+    """The run's progress as Prometheus sees it: planned by the driver, finished episodes
+    counted by the writer actors as they commit, and the ledger's database time."""
+    run = first_run.run_id
+
+    def ready(s: Scrape) -> bool:
+        return s.total("ray_tmm_batch_episodes_total", run=run) >= 5
+
+    scrape = scrape_until(ray_cluster.metrics_url, ready)
+    assert scrape.total("ray_tmm_batch_planned_episodes_total", run=run) == 5
+    assert scrape.total("ray_tmm_batch_episodes_total", run=run, outcome="done") == 3
+    assert scrape.total("ray_tmm_batch_episodes_total", run=run, outcome="failed") == 2
+    assert scrape.total("ray_tmm_db_query_seconds_count", statement="insert") >= 5
+    missing = {s for s in queried_series() if s.startswith("ray_tmm_batch")} - scrape.names()
+    assert not missing, missing
 
 
 def test_a_second_run_does_nothing(

@@ -51,6 +51,7 @@ class Online:
     settings: Settings
     url: str
     llm_url: str
+    metrics_url: str  # the Ray node's metrics endpoint, the one Prometheus scrapes
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +79,7 @@ def online_settings(
             poll_s=1.0,
             concurrency=2,
             download_timeout_s=60.0,
+            metrics_interval_s=1.0,
         ),
     )
 
@@ -91,12 +93,12 @@ def online(online_settings: Settings) -> Iterator[Online]:
     from ray import serve
 
     from serve_apps.builder import AppOptions
-    from serve_apps.local import deploy, start_ray
+    from serve_apps.local import deploy, metrics_url, start_ray
 
     start_ray(num_cpus=8)
     try:
         cluster = deploy(online_settings, AppOptions(), timeout_s=600)
-        yield Online(online_settings, cluster.url, cluster.llm_url)
+        yield Online(online_settings, cluster.url, cluster.llm_url, metrics_url())
     finally:
         serve.shutdown()  # type: ignore[no-untyped-call]
         ray.shutdown()

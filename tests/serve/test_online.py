@@ -4,8 +4,11 @@ app, and the episode is downloaded, transcribed by Whisper replicas, summarized 
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -16,6 +19,10 @@ from models.evaluation import word_error_rate
 from processing.segment_store import SegmentStore
 from tests.serve.conftest import Online, rss, wait_for
 from tests.support.http_server import LoopbackHTTPServer
+from tests.support.monitoring import dashboard, queried_series
+from tests.support.monitoring import rules as monitoring_rules
+from tests.support.prometheus import prometheus_binary, running_prometheus
+from tests.support.scrape import Scrape, scrape_until
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +52,7 @@ async def test_subscribing_processes_an_episode_end_to_end(
     http: httpx.AsyncClient,
     feed_server: LoopbackHTTPServer,
     speech_mp3: tuple[bytes, str],
+    tmp_path: Path,
 ) -> None:
     audio_bytes, spoken = speech_mp3
     key = uuid.uuid4().hex[:8]
@@ -95,6 +103,92 @@ async def test_subscribing_processes_an_episode_end_to_end(
     # Search, on the Serve app, over what the pipeline stored (queries embedded by the
     # embedder deployment).
     await search_what_was_processed(http, podcast_id, episode_id, text, audio_url)
+    await the_metrics_show_the_work(online, http)
+    await asyncio.to_thread(prometheus_reads_the_app, online, tmp_path, podcast_id)
+
+
+async def the_metrics_show_the_work(online: Online, http: httpx.AsyncClient) -> None:
+    """Ray's metrics endpoint (what Prometheus scrapes) carries the application's metrics
+    from the Api and Processor replicas, with values from the requests and the episode above,
+    and every series the alert rules and the dashboard read."""
+    assert (await http.get("/no/such/route")).status_code == 404
+
+    def ready(s: Scrape) -> bool:
+        return (
+            s.total("ray_tmm_http_requests_total", route="unmatched", status="404") >= 1
+            and s.total("ray_tmm_processing_stage_seconds_count", stage="storing") >= 1
+            and s.most("ray_tmm_jobs", state="done") >= 1
+        )
+
+    scrape = await asyncio.to_thread(scrape_until, online.metrics_url, ready)
+    requests = "ray_tmm_http_requests_total"
+    assert scrape.total(requests, route="/search", method="GET", status="200") >= 2
+    assert scrape.total(requests, route="/podcasts", method="POST", status="201") >= 1
+    assert scrape.total(requests, route="/episodes/{episode_id}", status="200") >= 1
+    assert scrape.total(requests, route="unmatched", status="404") >= 1
+    latency = "ray_tmm_http_request_seconds"
+    count = scrape.total(f"{latency}_count", route="/search")
+    assert count >= 2 and scrape.total(f"{latency}_sum", route="/search") > 0
+    assert scrape.total(f"{latency}_bucket", route="/search", le="+Inf") == count
+    for statement in ("select", "insert", "update"):
+        assert scrape.total("ray_tmm_db_query_seconds_count", statement=statement) > 0
+    assert scrape.total("ray_tmm_cache_requests_total", cache="search") >= 2
+    assert scrape.total("ray_tmm_search_seconds_count", kind="segments") >= 2
+    for table, query in (("segments", "vector"), ("segments", "fts"), ("episodes", "vector")):
+        assert scrape.total("ray_tmm_vector_search_seconds_count", table=table, query=query) >= 1
+    assert scrape.most("ray_tmm_jobs", kind="process_episode", state="done") >= 1
+    assert scrape.total("ray_tmm_jobs_finished_total", outcome="done") >= 1
+    assert scrape.total("ray_tmm_episodes_processed_total", outcome="done") >= 1
+    for stage in ("downloading", "transcribing", "summarizing", "embedding", "storing"):
+        assert scrape.total("ray_tmm_processing_stage_seconds_count", stage=stage) >= 1, stage
+    assert scrape.total("ray_node_mem_total") > 0 and "ray_node_cpu_utilization" in scrape.names()
+    # Batch series come from `tmm-batch` runs (the pipeline tier scrapes those); a counter of
+    # failed statements has no series until a statement fails.
+    elsewhere = ("ray_tmm_batch", "ray_tmm_db_errors")
+    missing = {s for s in queried_series() if not s.startswith(elsewhere)} - scrape.names()
+    assert not missing, f"the rules or the dashboard read series nobody exports: {missing}"
+
+
+# Panels that must show data once Prometheus has scraped the app for a few seconds.
+LIVE_PANELS = (
+    "Requests per second by route", "Latency p50 / p95 / p99", "p95 latency by route",
+    "Cache hit rate", "Database query time p95 by statement", "Search latency p95 (uncached)",
+    "Vector and full-text search latency p95", "Queue depth", "Job outcomes per minute",
+    "Episode stage time p50 by stage", "CPU utilisation by node", "Memory used by node",
+)  # fmt: skip
+
+
+def prometheus_reads_the_app(online: Online, workdir: Path, podcast_id: str) -> None:
+    """A real Prometheus scrapes the app's Ray metrics endpoint with the alert rules loaded:
+    every rule evaluates without error, every dashboard query is accepted, and the key panels
+    show the app's data (p95 latency from requests made while it watches)."""
+    binary = prometheus_binary()
+    assert binary, "prometheus not found: `scripts/dev.sh test` unpacks it under .local/"
+    panels = {p["title"]: p for p in dashboard()["panels"] if p["type"] != "row"}
+    with (
+        running_prometheus(binary, online.metrics_url, workdir) as prom,
+        httpx.Client(base_url=online.url, timeout=30) as client,
+    ):
+        deadline = time.monotonic() + 90
+        while True:
+            # While Prometheus watches: an uncached search (a new word each time) and a
+            # cached one.
+            for words in (f"speech {uuid.uuid4().hex[:6]}", "speech"):
+                client.get("/search", params={"q": words, "podcast_id": podcast_id})
+            p95 = prom.query("tmm:http_request_seconds:p95_5m")
+            if prom.targets_up() and p95 and p95[0]["value"][1] != "NaN":
+                break
+            assert time.monotonic() < deadline, f"no p95 from Prometheus: {p95}"
+            time.sleep(1)
+        rules = httpx.get(f"{prom.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        evaluated = {r.get("name"): r for g in rules for r in g["rules"]}
+        assert {r.get("alert") or r["record"] for r in monitoring_rules()} <= set(evaluated)
+        assert all(r["health"] == "ok" for r in evaluated.values()), evaluated
+        for title, panel in panels.items():
+            for target in panel["targets"]:
+                result = prom.query(target["expr"].replace("$__rate_interval", "1m"))
+                if title in LIVE_PANELS:
+                    assert result, f"panel {title!r} shows nothing: {target['expr']}"
 
 
 async def search_what_was_processed(
@@ -186,6 +280,16 @@ async def test_a_bad_enclosure_is_dead_lettered_and_others_go_on(
     assert again.status_code == 404 and again.json()["error"]["code"] == "job_not_failed"
     fixed = await wait_for(http, episodes["Missing audio"], {"done", "failed"})
     assert fixed["status"] == "done", fixed
+
+    # The dead letters and retries reached the metrics the dead-letter alert reads.
+    scrape = await asyncio.to_thread(
+        scrape_until, online.metrics_url,
+        lambda s: s.total("ray_tmm_jobs_finished_total", outcome="dead") >= 2,
+    )  # fmt: skip
+    assert scrape.total("ray_tmm_jobs_finished_total", outcome="dead") >= 2
+    assert scrape.total("ray_tmm_jobs_finished_total", outcome="retry") >= 2
+    assert scrape.total("ray_tmm_episodes_processed_total", outcome="failed") >= 2
+    assert scrape.most("ray_tmm_jobs", kind="process_episode", state="dead") >= 1
 
 
 async def test_a_job_whose_worker_dies_is_reclaimed_and_completes(
