@@ -49,6 +49,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from core.lance import connect
+from core.research.quality import evaluate, standard_methods
 from core.search import indexes
 from core.search.cache import ResultCache
 from core.search.engine import SearchEngine
@@ -60,8 +61,6 @@ from core.search.metrics import (
     QueryKind,
     load_eval_set,
     mean,
-    ndcg_at_k,
-    recall_at_k,
 )
 from core.search.ports import Vectors
 from core.search.service import SEARCH_CACHE, SearchService
@@ -69,7 +68,7 @@ from core.search.types import NO_FILTERS, SearchFilters, SearchMode
 from core.settings import EmbedderSettings, LanceSettings, SearchSettings, Settings, load_settings
 from models.embedder import Embedder, LocalTextEmbedder
 from models.types import Embeddings
-from processing.eval_catalog import segment_id, store_eval_passages
+from processing.eval_catalog import store_eval_passages
 from processing.segment_store import SegmentStore, segments_schema
 
 K = 10
@@ -136,47 +135,27 @@ async def _load_corpus(eval_set: EvalSet, db: lancedb.DBConnection, settings: Se
 async def _quality(
     eval_set: EvalSet, db: lancedb.DBConnection, embedder: LocalTextEmbedder, base: SearchSettings
 ) -> None:
-    rrf = base.model_copy(update={"fusion": "rrf"})
-    methods = [
-        ("semantic", SearchMode.SEMANTIC, base),
-        ("full-text (BM25)", SearchMode.FULLTEXT, base),
-        (f"hybrid, relative score a={base.hybrid_alpha}", SearchMode.HYBRID, base),
-        (f"hybrid, RRF k={rrf.rrf_k}", SearchMode.HYBRID, rrf),
-    ]
-    scores: dict[str, dict[str, tuple[float, float]]] = {}
-    for name, mode, search_settings in methods:
-        engine = SearchEngine(db, embedder, search_settings)
-        per_query = {}
-        for query in eval_set.queries:
-            hits = await engine.search_segments(
-                query.query, mode=mode, limit=K, with_highlights=False
-            )
-            labels = {segment_id(p): grade for p, grade in query.relevant.items()}
-            ranked = [h.segment_id for h in hits]
-            per_query[query.id] = (ndcg_at_k(ranked, labels, K), recall_at_k(ranked, labels, K))
-        scores[name] = per_query
-
+    methods = standard_methods(base)
+    report = await evaluate(lambda s: SearchEngine(db, embedder, s), eval_set, methods, k=K)
+    scores = {(r.method, r.query_id): (r.ndcg, r.recall) for r in report.per_query.itertuples()}
     groups: list[tuple[str, Sequence[EvalQuery]]] = [("all", eval_set.queries)]
     groups += [(kind, eval_set.queries_of(kind)) for kind in KINDS]
     heads = "".join(f"{label[:10]:>11}" for label, _ in groups)
-    width = max(len(name) for name, _, _ in methods)
+    width = max(len(m.name) for m in methods)
     counts = ", ".join(f"{label} {len(qs)}" for label, qs in groups)
     print(f"\n== quality on the labelled set (queries: {counts}) ==")
     print(f"{'':<{width}}{f'nDCG@{K}':>11}{'':<33} |{f'recall@{K}':>11}")
     print(f"{'method':<{width}}{heads} |{heads}")
-    for name, _, _ in methods:
-        ndcg = "".join(f"{mean(scores[name][q.id][0] for q in qs):>11.3f}" for _, qs in groups)
-        recall = "".join(f"{mean(scores[name][q.id][1] for q in qs):>11.3f}" for _, qs in groups)
-        print(f"{name:<{width}}{ndcg} |{recall}")
+    for m in methods:
+        ndcg = "".join(f"{mean(scores[m.name, q.id][0] for q in qs):>11.3f}" for _, qs in groups)
+        recall = "".join(f"{mean(scores[m.name, q.id][1] for q in qs):>11.3f}" for _, qs in groups)
+        print(f"{m.name:<{width}}{ndcg} |{recall}")
 
-    default = methods[2][0]
-    worst = sorted(eval_set.queries, key=lambda q: scores[default][q.id][0])[:5]
+    default = methods[2].name
     print(f"\nworst 5 queries of the default ({default}):")
-    for q in worst:
-        q_ndcg, q_recall = scores[default][q.id]
-        print(
-            f"  {q.id:<8} {q.kind:<10} nDCG {q_ndcg:.3f}  recall {q_recall:.2f}  {q.query[:70]!r}"
-        )
+    for q in report.worst(default).itertuples():
+        print(f"  {q.query_id:<8} {q.kind:<10} nDCG {q.ndcg:.3f}  recall {q.recall:.2f}  "
+              f"{q.query[:70]!r}")  # fmt: skip
 
 
 # ---- latency on the demo catalog ---------------------------------------------------------------

@@ -6,38 +6,36 @@ PostgreSQL (status ``done``) and passages plus a summary per episode in LanceDB,
 the real model. Search tests, the quality benchmark and notebooks then run against real tables;
 :func:`store_eval_passages` writes the LanceDB half alone, for callers that only search.
 
-Ids are deterministic (UUID v5 of the corpus ids), so loading twice changes nothing and the
-labels' passage ids map to stored segment ids with :func:`segment_id`.
+Ids are deterministic (UUID v5 of the corpus ids, ``core.search.metrics.entity_id``), so loading
+twice changes nothing and the labels' passage ids map to stored segment ids with
+:func:`~core.search.metrics.segment_id`. Given an object store,
+each episode's transcript (its passages as timed segments) is written to S3 as well, so the
+catalog is complete for research: ``python -m processing.eval_catalog`` loads it into the
+configured database, LanceDB tables and bucket (the research notebooks' demo catalog).
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from core.search.metrics import EvalEpisode, EvalSet
-from models.types import ModelRef, RetrievalSegment, Summary
+from core.objects import ObjectStore
+from core.search.metrics import EvalEpisode, EvalSet, entity_id, segment_id
+from core.settings import EmbedderSettings
+from models.captions import transcript_to_dict
+from models.types import ModelRef, RetrievalSegment, Summary, Transcript, TranscriptSegment
+from processing.episode import transcript_key
 from processing.ports import Embed
 from processing.segment_store import EpisodeMeta, SegmentStore
 
-_NAMESPACE = uuid.UUID("6f1d2a9e-8b4c-4d3e-9a57-2c1e0b7d5f33")
 _SEGMENTER = ModelRef("segmenter", "corpus-passages", "1")
 _TRANSCRIPT = ModelRef("publisher", "corpus", "1")
 _SUMMARIZER = ModelRef("llm", "corpus-first-passages", "1")
-
-
-def entity_id(corpus_id: str) -> uuid.UUID:
-    return uuid.uuid5(_NAMESPACE, corpus_id)
-
-
-def segment_id(passage_id: str) -> str:
-    """The stored id of a corpus passage (``<episode>:<index>`` → ``<uuid>:<index, 5 digits>``)."""
-    episode, _, index = passage_id.rpartition(":")
-    return f"{entity_id(episode)}:{int(index):05d}"
 
 
 @dataclass(frozen=True)
@@ -66,8 +64,10 @@ async def load_eval_catalog(
     embed: Embed,
     *,
     enclosure_base: str = "http://127.0.0.1:8000/demo/audio",
+    objects: ObjectStore | None = None,
 ) -> LoadedCatalog:
-    """Write ``eval_set`` into PostgreSQL and LanceDB (idempotent)."""
+    """Write ``eval_set`` into PostgreSQL and LanceDB (idempotent); with ``objects``, the
+    transcripts too, and the episodes record what made each output as processing would."""
     async with pool.connection() as conn:
         for podcast in eval_set.podcasts:
             podcast_uuid = entity_id(podcast.id)
@@ -96,8 +96,40 @@ async def load_eval_catalog(
                     ),
                 )
     segments_written = await store_eval_passages(eval_set, store, embed)
+    if objects is not None:
+        await _store_transcripts(eval_set, pool, objects, embed)
     episodes = sum(len(p.episodes) for p in eval_set.podcasts)
     return LoadedCatalog(len(eval_set.podcasts), episodes, segments_written)
+
+
+def eval_transcript(episode: EvalEpisode) -> Transcript:
+    """The episode's passages as a publisher transcript (one timed segment per passage)."""
+    segments = tuple(TranscriptSegment(p.start_s, p.end_s, p.text) for p in episode.passages)
+    return Transcript(segments, "en", episode.duration_s, _TRANSCRIPT)
+
+
+async def _store_transcripts(
+    eval_set: EvalSet, pool: AsyncConnectionPool, objects: ObjectStore, embed: Embed
+) -> None:
+    embedding_model = (await embed(["model id"])).model.id
+    await asyncio.to_thread(objects.ensure_bucket)
+    async with pool.connection() as conn:
+        for podcast in eval_set.podcasts:
+            for episode in podcast.episodes:
+                episode_uuid = entity_id(episode.id)
+                key = transcript_key(episode_uuid)
+                document = transcript_to_dict(eval_transcript(episode))
+                await asyncio.to_thread(objects.put_json, key, document)
+                summary = _summary(episode)
+                await conn.execute(
+                    "UPDATE episodes SET transcript_key = %s, transcript_source = 'publisher', "
+                    "transcript_model = %s, segmenter_model = %s, llm_model = %s, "
+                    "embedding_model = %s, audio_duration_s = %s, processed_at = now(), "
+                    "summary = %s WHERE id = %s",
+                    (key, _TRANSCRIPT.id, _SEGMENTER.id, _SUMMARIZER.id, embedding_model,
+                     episode.duration_s, Jsonb({"summary": summary.summary, "topics": [],
+                                                "chapters": []}), episode_uuid),
+                )  # fmt: skip
 
 
 async def store_eval_passages(eval_set: EvalSet, store: SegmentStore, embed: Embed) -> int:
@@ -141,3 +173,41 @@ async def store_eval_passages(eval_set: EvalSet, store: SegmentStore, embed: Emb
             )
             segments_written += len(segments)
     return segments_written
+
+
+async def _load_configured() -> LoadedCatalog:
+    """The corpus into the configured database, LanceDB tables and bucket."""
+    from core.db.pool import make_pool
+    from core.lance import connect
+    from core.search.metrics import load_eval_set
+    from core.settings import load_settings
+    from models.embedder import Embedder
+    from models.types import Embeddings
+
+    settings = load_settings()
+    model = Embedder(settings.models.embedder)
+
+    async def embed(texts: Sequence[str], space: EmbedderSettings | None = None) -> Embeddings:
+        return await asyncio.to_thread(model.embed_passages, list(texts))
+
+    store = SegmentStore(connect(settings.lance, settings.s3), model.dimension)
+    pool = make_pool(settings.database)
+    await pool.open(wait=True)
+    try:
+        return await load_eval_catalog(
+            load_eval_set(), pool, store, embed, objects=ObjectStore(settings.s3)
+        )
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    loaded = asyncio.run(_load_configured())
+    print(
+        f"labelled corpus loaded: {loaded.podcasts} podcasts, {loaded.episodes} episodes, "
+        f"{loaded.segments} passages (with transcripts in S3)"
+    )
+
+
+if __name__ == "__main__":
+    main()

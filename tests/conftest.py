@@ -52,7 +52,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tier markers follow the folder: tests/unit -> unit, tests/storage -> storage, ..."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
-        if parts and parts[0] in ("unit", "storage", "models", "pipeline", "serve"):
+        if parts and parts[0] in ("unit", "storage", "models", "pipeline", "serve", "research"):
             item.add_marker(getattr(pytest.mark, parts[0]))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,21 @@ _TIME_TOLERANCE_S = 1e-6
 
 
 # --- metrics ------------------------------------------------------------------------------
+
+
+# Stored ids of the corpus once loaded (``processing.eval_catalog``): UUID v5 of the corpus ids,
+# so the labels' passage ids name the stored segments.
+_NAMESPACE = uuid.UUID("6f1d2a9e-8b4c-4d3e-9a57-2c1e0b7d5f33")
+
+
+def entity_id(corpus_id: str) -> uuid.UUID:
+    return uuid.uuid5(_NAMESPACE, corpus_id)
+
+
+def segment_id(passage_id: str) -> str:
+    """The stored id of a corpus passage (``<episode>:<index>`` → ``<uuid>:<index, 5 digits>``)."""
+    episode, _, index = passage_id.rpartition(":")
+    return f"{entity_id(episode)}:{int(index):05d}"
 
 
 def dcg_at_k(ranked_ids: Sequence[str], relevance: Mapping[str, int], k: int = 10) -> float:

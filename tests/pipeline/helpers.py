@@ -18,6 +18,7 @@ from core.search.spaces import FixedIndex, SearchIndex
 from core.settings import Settings
 from models.embedder import LocalTextEmbedder
 from tests.storage.helpers import rows
+from tests.support.cli_env import cli_env as settings_env
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -68,19 +69,6 @@ def done_in_ledger(database_url: str, podcast_id: str) -> dict[str, Any]:
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
-    """The settings as TMM_ environment variables, for a CLI process."""
-    return {
-        "TMM_ENVIRONMENT": "test",
-        "TMM_AUTH__JWT_SECRET": settings.jwt_secret(),
-        "TMM_DATABASE__URL": settings.database.url,
-        "TMM_REDIS__URL": settings.redis.url,
-        "TMM_REDIS__KEY_PREFIX": settings.redis.key_prefix,
-        "TMM_S3__ENDPOINT_URL": settings.s3.endpoint_url or "",
-        "TMM_S3__BUCKET": settings.s3.bucket,
-        "TMM_LANCE__PREFIX": settings.lance.prefix,
-        "TMM_MODELS__DIR": str(settings.models.dir),
-        "TMM_MODELS__LLM__MAX_MODEL_LEN": str(settings.models.llm.max_model_len),
-        "TMM_FEEDS__ALLOW_PRIVATE_HOSTS": "true",
-        "TMM_BATCH__EPISODES_PER_BLOCK": "1",
-        "TMM_BATCH__EMBED_BATCH_EPISODES": "1",
-    }
+    """The settings as a CLI's environment, one episode per block (kill tests count on it)."""
+    return {**settings_env(settings), "TMM_BATCH__EPISODES_PER_BLOCK": "1",
+            "TMM_BATCH__EMBED_BATCH_EPISODES": "1"}  # fmt: skip

@@ -35,12 +35,20 @@ from core.db.pool import make_pool
 from core.lance import connect
 from core.metrics import exposition
 from core.search.engine import SearchEngine
-from core.search.metrics import EvalSet, load_eval_set, mean, ndcg_at_k, recall_at_k
+from core.search.metrics import (
+    EvalSet,
+    entity_id,
+    load_eval_set,
+    mean,
+    ndcg_at_k,
+    recall_at_k,
+    segment_id,
+)
 from core.search.types import SearchMode
 from core.settings import EmailSettings, RedisSettings, SearchSettings, Settings
 from models.embedder import Embedder, LocalTextEmbedder
 from models.types import Embeddings
-from processing.eval_catalog import entity_id, load_eval_catalog, segment_id
+from processing.eval_catalog import load_eval_catalog
 from processing.segment_store import EpisodeMeta, SegmentStore
 from tests.conftest import bearer, make_settings, register, serve
 from tests.support.http_server import LoopbackHTTPServer

@@ -1,0 +1,94 @@
+"""The labelled corpus loaded as the research demo catalog, once for this package: podcasts and
+episodes in PostgreSQL, passages and summaries in LanceDB on the S3 server, transcripts in S3 —
+what ``python -m processing.eval_catalog`` does for a researcher's local demo."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from core.db.pool import make_pool
+from core.lance import connect
+from core.objects import ObjectStore
+from core.search.metrics import EvalSet, load_eval_set
+from core.settings import (
+    AuthSettings,
+    DatabaseSettings,
+    EmbedderSettings,
+    LanceSettings,
+    ModelSettings,
+    RedisSettings,
+    S3Settings,
+    Settings,
+)
+from models.embedder import Embedder
+from models.types import Embeddings
+from processing.eval_catalog import LoadedCatalog, load_eval_catalog
+from processing.segment_store import SegmentStore
+from tests.conftest import TEST_SECRET
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture(scope="package")
+def corpus() -> EvalSet:
+    return load_eval_set()
+
+
+@pytest.fixture(scope="package")
+def embedder_model() -> Embedder:
+    return Embedder(EmbedderSettings())
+
+
+def embed_with(model: Embedder) -> Any:
+    async def embed(texts: Any, space: Any = None) -> Embeddings:
+        return await asyncio.to_thread(model.embed_passages, list(texts))
+
+    return embed
+
+
+@pytest.fixture(scope="package")
+def demo_settings(
+    database_url: str, redis_settings: RedisSettings, s3_settings: S3Settings
+) -> Settings:
+    return Settings(
+        environment="test",
+        auth=AuthSettings(jwt_secret=TEST_SECRET, bcrypt_rounds=4),
+        redis=redis_settings,
+        database=DatabaseSettings(url=database_url, pool_min_size=0, pool_max_size=2),
+        s3=s3_settings,
+        lance=LanceSettings(prefix=f"research-{uuid.uuid4().hex[:8]}"),
+        models=ModelSettings(dir=ROOT / ".local" / "models"),
+    )
+
+
+@pytest.fixture(scope="package")
+def demo_catalog(
+    demo_settings: Settings, corpus: EvalSet, embedder_model: Embedder
+) -> Iterator[LoadedCatalog]:
+    """The corpus alone in the database (earlier tiers' rows removed), loaded for real."""
+    with psycopg.connect(demo_settings.database.url, autocommit=True) as conn:
+        conn.execute("TRUNCATE podcasts, podcast_feed_urls, episodes, users CASCADE")
+        conn.execute("DELETE FROM search_indexes")
+
+    async def load() -> LoadedCatalog:
+        store = SegmentStore(connect(demo_settings.lance, demo_settings.s3),
+                             embedder_model.dimension)  # fmt: skip
+        pool = make_pool(demo_settings.database)
+        await pool.open(wait=True)
+        try:
+            return await load_eval_catalog(corpus, pool, store, embed_with(embedder_model),
+                                           objects=ObjectStore(demo_settings.s3))  # fmt: skip
+        finally:
+            await pool.close()
+
+    loaded = asyncio.run(load())
+    yield loaded
+    with psycopg.connect(demo_settings.database.url, autocommit=True) as conn:
+        conn.execute("TRUNCATE podcasts, podcast_feed_urls, episodes CASCADE")
