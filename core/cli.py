@@ -367,4 +367,4 @@ def jobs_status() -> None:
 
 # Search upkeep and the operations commands live in their own modules; importing them
 # registers them on ``app``.
-from core import cli_ops, cli_research, cli_search  # noqa: E402,F401
+from core import cli_backup, cli_ops, cli_research, cli_search  # noqa: E402,F401

@@ -48,6 +48,18 @@ def connect(
     return lancedb.connect(uri)
 
 
+def live_tables(db: lancedb.DBConnection) -> dict[str, lancedb.table.Table]:
+    """The tables that open, by name. A dropped table's empty folder can stay listed (SeaweedFS
+    keeps directories), so a listed name alone does not mean the table is there."""
+    out = {}
+    for name in sorted(db.list_tables().tables):
+        try:
+            out[name] = db.open_table(name)
+        except (ValueError, FileNotFoundError):
+            continue
+    return out
+
+
 class LazyConnection:
     """A reader's connection, opened on first use: a server starts (and says why it is not
     ready) without S3, and a missing bucket reads as "no tables yet"."""

@@ -234,6 +234,16 @@ class ProcessingSettings(BaseModel):
     transcribe_parallel_chunks: int = Field(default=4, ge=1, le=64)
 
 
+class BackupSettings(BaseModel):
+    """Backups (``tmm backup``): where in the bucket, and how long they are kept."""
+
+    prefix: str = "backups"
+    retention_days: float = Field(default=7.0, gt=0)
+    # Copy each LanceDB table (at the tagged version) beside the dump: tags alone cannot bring
+    # back a dropped table. Off, a backup only tags the live tables.
+    copy_tables: bool = True
+
+
 class BatchSettings(BaseModel):
     """Batch runs on Ray Data (``tmm-batch``): block sizes and the actor pools per stage.
 
@@ -362,6 +372,7 @@ class Settings(BaseSettings):
     playlists: PlaylistSettings = PlaylistSettings()
     email: EmailSettings = EmailSettings()
     batch: BatchSettings = BatchSettings()
+    backup: BackupSettings = BackupSettings()
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Self:

@@ -6,7 +6,8 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HF_HUB_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0 TOKENIZERS_PARALLELISM=false
 
-RUN apt-get update -q && apt-get install -y -q --no-install-recommends curl \
+# postgresql-client: pg_dump/pg_restore for `tmm backup` (the backup CronJob runs this image).
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends curl postgresql-client \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin tmm
 

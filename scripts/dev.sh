@@ -77,6 +77,8 @@ case $cmd in
     setup
     # Real read speech with known transcripts for the speech-recognition tests.
     debian_packages pocketsphinx-testdata
+    # pg_dump and pg_restore for the backup tests (they come with a local PostgreSQL server).
+    command -v pg_dump >/dev/null || debian_packages postgresql-client
     prometheus_tools
     ruff check .
     ruff format --check .

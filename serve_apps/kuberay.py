@@ -150,6 +150,38 @@ def rayjob() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def backup_cronjob() -> dict[str, Any]:
+    """``tmm backup create`` then ``prune``, hourly (the design's RPO is one hour), never two at
+    once; the CPU image carries pg_dump."""
+    container = _container("backup", CPU_IMAGE, "1", "2Gi")
+    container.pop("ports")
+    container["command"] = ["sh", "-c", "tmm backup create && tmm backup prune"]
+    labels = {"app.kubernetes.io/name": "tellmemore", "app.kubernetes.io/component": "backup"}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "tellmemore-backup", "labels": labels},
+        "spec": {
+            "schedule": "15 * * * *",
+            "timeZone": "Etc/UTC",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 900,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 5,
+            "jobTemplate": {"spec": {
+                "backoffLimit": 2,
+                "activeDeadlineSeconds": 3000,
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"restartPolicy": "OnFailure",
+                             "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                             "containers": [container]},
+                },
+            }},
+        },
+    }  # fmt: skip
+
+
 def podmonitor() -> dict[str, Any]:
     """Prometheus scrapes every Ray node (head and workers of the RayService and of backfill
     jobs): application metrics (``ray_tmm_*``), Serve's and Ray's node metrics."""
@@ -204,6 +236,7 @@ def rendered() -> dict[Path, str]:
     for path, manifest, origin in (
         (BASE / "rayservice.yaml", rayservice(), f"{source} and this module"),
         (BASE / "rayjob-backfill.yaml", rayjob(), "this module"),
+        (BASE / "cronjob-backup.yaml", backup_cronjob(), "this module"),
         (MONITORING / "podmonitor.yaml", podmonitor(), "this module"),
         (MONITORING / "prometheusrule.yaml", prometheusrule(), "alerts.yaml and this module"),
     ):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # no types-jsonschema in the environment
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environment
 
@@ -22,6 +23,7 @@ from serve_apps.configs import load_serve_config
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CRDS = ROOT / "cluster" / "crds"
+K8S_VERSION = "1.37.0"  # the schemas kubernetes-validate carries for the objects Kubernetes defines
 OVERLAYS = sorted(p.name for p in (ROOT / "cluster" / "overlays").iterdir() if p.is_dir())
 
 
@@ -60,19 +62,41 @@ def validators() -> dict[str, Any]:
 
 
 def problems(doc: dict[str, Any]) -> list[str]:
+    if doc["apiVersion"] != "ray.io/v1":  # core Kubernetes objects: Kubernetes' own schemas
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            return [f"{'/'.join(map(str, exc.path))}: {exc.message}"]
+        return []
     validator = validators()[doc["kind"]]
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
             for e in validator.iter_errors(doc)]  # fmt: skip
 
 
+def ray_docs(overlay: str) -> list[dict[str, Any]]:
+    return [d for d in render(overlay) if d["apiVersion"] == "ray.io/v1"]
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_rendered_manifest_is_valid_against_the_crds(overlay: str) -> None:
     docs = render(overlay)
-    assert {d["kind"] for d in docs} == {"RayService", "RayJob"}
+    assert {d["kind"] for d in docs} == {"RayService", "RayJob", "CronJob"}
     for doc in docs:
-        assert doc["apiVersion"] == "ray.io/v1"
         assert problems(doc) == [], (overlay, doc["kind"])
         assert doc["metadata"]["namespace"].startswith("tellmemore")
+
+
+def test_the_backup_cronjob_runs_backup_and_prune_hourly_one_at_a_time() -> None:
+    [cron] = [d for d in render("production") if d["kind"] == "CronJob"]
+    spec = cron["spec"]
+    assert spec["schedule"] == "15 * * * *" and spec["concurrencyPolicy"] == "Forbid"
+    [container] = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"][-1] == "tmm backup create && tmm backup prune"
+    assert {"secretRef": {"name": kuberay.SECRET}} in container["envFrom"]
+    assert container["image"].startswith("ghcr.io/tellmemore/app-cpu:")
+    typo = copy.deepcopy(cron)
+    typo["spec"]["concurrencyPolicyy"] = "Forbid"
+    assert any("concurrencyPolicyy" in p for p in problems(typo))
 
 
 def test_the_strict_check_rejects_unknown_and_mistyped_fields() -> None:
@@ -93,7 +117,7 @@ def _cluster(doc: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_rules_that_matter(overlay: str) -> None:
-    for doc in render(overlay):
+    for doc in ray_docs(overlay):
         cluster = _cluster(doc)
         assert cluster["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
         assert cluster["enableInTreeAutoscaling"] is True

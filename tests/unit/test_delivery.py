@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environment
 
-from tests.unit.test_cluster_manifests import render
+from tests.unit.test_cluster_manifests import ray_docs
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "delivery.yml"
@@ -72,7 +72,7 @@ def test_deploys_target_the_overlays_and_their_images(job: str, overlay: str, ta
     script = "\n".join(s.get("run", "") for s in flow["jobs"][job]["steps"])
     assert f"cd cluster/overlays/{overlay}" in script
     registry = flow["env"]["REGISTRY"]
-    images = {c["image"] for d in render(overlay) for c in _containers(d)}
+    images = {c["image"] for d in ray_docs(overlay) for c in _containers(d)}
     for flavour in ("cpu", "gpu"):
         pattern = f"${{REGISTRY}}/app-{flavour}:{tag}"
         assert pattern in script

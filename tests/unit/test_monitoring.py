@@ -161,6 +161,8 @@ def test_the_operator_objects_carry_the_rules_dashboard_and_scrape_every_ray_pod
     # Every Ray pod of the app and of backfill jobs names the port the PodMonitor scrapes.
     for overlay in ("staging", "production"):
         for manifest in _kustomize(monitoring.ROOT / "cluster" / "overlays" / overlay):
+            if manifest["apiVersion"] != "ray.io/v1":
+                continue
             spec = manifest["spec"].get("rayClusterConfig") or manifest["spec"]["rayClusterSpec"]
             groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
             for group in groups:

@@ -1,0 +1,73 @@
+"""``tmm backup``: take, list, prune and restore backups (PostgreSQL + LanceDB + S3 layout)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from core.backup.postgres import BackupError
+from core.backup.service import Backups
+from core.cli import _clean_errors, _echo_json, _settings, app
+from core.objects import StorageError
+from core.settings import Settings
+
+backup_app = typer.Typer(help="Backups and restores of the catalog.", no_args_is_help=True)
+app.add_typer(backup_app, name="backup")
+
+
+@contextmanager
+def _backup_errors(settings: Settings) -> Iterator[None]:
+    with _clean_errors(settings):
+        try:
+            yield
+        except (BackupError, StorageError) as exc:
+            typer.secho(f"error [{exc.code}]: {exc}", fg="red", err=True)
+            raise typer.Exit(1) from exc
+
+
+@backup_app.command("create")
+def backup_create() -> None:
+    """Dump PostgreSQL to S3 and tag (and copy) the LanceDB tables; prints the manifest."""
+    settings = _settings()
+    with _backup_errors(settings):
+        manifest = Backups(settings).create()
+    typer.echo(manifest.to_json())
+
+
+@backup_app.command("list")
+def backup_list() -> None:
+    """Complete backups, oldest first."""
+    settings = _settings()
+    with _backup_errors(settings):
+        found = Backups(settings).backups()
+    _echo_json([{"id": m.id, "created_at": m.created_at, "schema_version": m.schema_version,
+                 "postgres_bytes": m.postgres_bytes, "tables": {t.name: t.rows for t in m.tables}}
+                for m in found])  # fmt: skip
+
+
+@backup_app.command("prune")
+def backup_prune() -> None:
+    """Delete backups older than TMM_BACKUP__RETENTION_DAYS (7); the newest always stays."""
+    settings = _settings()
+    with _backup_errors(settings):
+        _echo_json({"pruned": Backups(settings).prune()})
+
+
+@backup_app.command("restore")
+def backup_restore(
+    backup_id: Annotated[str, typer.Argument(help="A backup id from `tmm backup list`")],
+    database_url: Annotated[
+        str | None, typer.Option(help="Restore into this database (created if missing)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite a database that has tables")] = False,
+) -> None:
+    """Bring PostgreSQL and the LanceDB tables back to a backup. Refuses a non-empty target
+    database unless --force."""
+    settings = _settings()
+    with _backup_errors(settings):
+        report = Backups(settings).restore(backup_id, database_url=database_url, force=force)
+    _echo_json({**asdict(report), "seconds": round(report.seconds, 2)})
