@@ -27,11 +27,11 @@ from api.routes import (
     search,
     tellmemore,
 )
-from core.clock import Clock, utc_now
-from core.search.ports import TextEmbedder
-from core.services import open_services
-from core.settings import Settings
 from models.embedder import LocalTextEmbedder
+from tellmemore.clock import Clock, utc_now
+from tellmemore.search import TextEmbedder
+from tellmemore.settings import Settings
+from tellmemore.wiring import open_services
 
 
 def create_app(

@@ -6,12 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from core.accounts import Accounts
-from core.auth.service import AuthService, Principal
-from core.catalog import Catalog
-from core.errors import CatalogError, ErrorKind
-from core.services import Services
-from core.settings import Settings
+from tellmemore.accounts import Accounts, AuthService, Principal
+from tellmemore.catalog import Catalog
+from tellmemore.errors import CatalogError, ErrorKind
+from tellmemore.settings import Settings
+from tellmemore.wiring import Services
 
 
 async def get_services(request: Request) -> Services:

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import CatalogError, ErrorKind
+from tellmemore.errors import CatalogError, ErrorKind
 
 STATUS = {
     ErrorKind.INVALID: 422,

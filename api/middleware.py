@@ -15,9 +15,9 @@ from typing import Any
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.metrics import HTTP_REQUESTS, HTTP_SECONDS
-from core.ratelimit import Decision, LimiterUnavailable
-from core.services import Services
+from tellmemore.accounts import Decision, LimiterUnavailable
+from tellmemore.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from tellmemore.wiring import Services
 
 log = logging.getLogger("tellmemore.http")
 

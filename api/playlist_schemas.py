@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field, model_validator
 
 from api.schemas import In, Out
-from core.playlists import Playlist, PlaylistContents
+from tellmemore.playlists import Playlist, PlaylistContents
 
 Visibility = Literal["private", "unlisted", "public"]
 Seconds = Annotated[float, Field(allow_inf_nan=False, description="Seconds into the episode.")]

@@ -1,5 +1,5 @@
 """Backup and restore times on the configured catalog (the demo: `python -m
-processing.eval_catalog` first).
+tellmemore.research.corpus` first).
 
     python -m bench.backup [--rounds 3]
 
@@ -19,9 +19,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from core.backup.service import Backups
-from core.lance import connect, live_tables
-from core.settings import load_settings
+from tellmemore.index import connect, live_tables
+from tellmemore.ops import Backups
+from tellmemore.settings import load_settings
 
 
 def main() -> None:

@@ -19,10 +19,10 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from core.settings import EmbedderSettings, WhisperSettings
 from models import audio
 from models.embedder import Embedder
 from models.segmenter import segment_transcript
+from models.settings import EmbedderSettings, WhisperSettings
 from models.whisper import WhisperTranscriber
 from tests.support.audio_files import encode, librivox
 

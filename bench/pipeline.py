@@ -60,19 +60,19 @@ from psycopg import sql
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-from core.db.migrate import migrate
-from core.objects import ObjectStore, make_s3_client
-from core.services import open_services
-from core.settings import BatchSettings, FeedSettings, LLMSettings, Settings, load_settings
 from models import audio
 from models.embedder import Embedder
 from models.segmenter import segment_transcript
+from models.settings import LLMSettings
 from models.summarizer.backends import make_backend
 from models.summarizer.summarizer import Summarizer
 from models.whisper import WhisperTranscriber
 from pipelines.plan import Stage, parse_stages
 from pipelines.run import BatchRun, RunOptions
 from pipelines.selection import Selection
+from tellmemore.settings import BatchSettings, FeedSettings, Settings, load_settings
+from tellmemore.storage import ObjectStore, make_s3_client, migrate
+from tellmemore.wiring import open_services
 from tests.support.audio_files import encode, librivox
 from tests.support.http_server import LoopbackHTTPServer
 
@@ -233,7 +233,7 @@ def _pipeline(
     import ray
     from ray.data import DataContext
 
-    from serve_apps.local import start_ray
+    from raykit.local import start_ray
 
     start_ray(num_cpus=num_cpus)
     try:

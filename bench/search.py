@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.search --skip-synthetic         # quality and demo latency only
     .venv/bin/python -m bench.search --synthetic-rows 20000 --queries 20 --rounds 3
 
-The labelled corpus (``core/demo/search_eval/``) is embedded with the real model into a LanceDB
+The labelled corpus (``tellmemore/research/search_eval/``) is embedded with the real model into
+a LanceDB
 folder of its own (a temp dir, removed at the end); PostgreSQL is not touched, since search
 reads only LanceDB. Then:
 
@@ -48,28 +49,33 @@ import redis.asyncio as aioredis
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-from core.lance import connect
-from core.research.quality import evaluate, standard_methods
-from core.search import indexes
-from core.search.cache import ResultCache
-from core.search.engine import SearchEngine
-from core.search.highlight import sentences
-from core.search.indexes import ensure_fts_index, maintain
-from core.search.metrics import (
+from models.embedder import Embedder, LocalTextEmbedder
+from models.settings import EmbedderSettings
+from models.types import Embeddings
+from tellmemore.index import SegmentStore, connect, ensure_fts_index, maintain, segments_schema
+from tellmemore.index import maintenance as indexes
+from tellmemore.research import (
     EvalQuery,
     EvalSet,
     QueryKind,
+    evaluate,
     load_eval_set,
     mean,
+    standard_methods,
+    store_eval_passages,
 )
-from core.search.ports import Vectors
-from core.search.service import SEARCH_CACHE, SearchService
-from core.search.types import NO_FILTERS, SearchFilters, SearchMode
-from core.settings import EmbedderSettings, LanceSettings, SearchSettings, Settings, load_settings
-from models.embedder import Embedder, LocalTextEmbedder
-from models.types import Embeddings
-from processing.eval_catalog import store_eval_passages
-from processing.segment_store import SegmentStore, segments_schema
+from tellmemore.search import (
+    NO_FILTERS,
+    SEARCH_CACHE,
+    SearchEngine,
+    SearchFilters,
+    SearchMode,
+    SearchService,
+    Vectors,
+    sentences,
+)
+from tellmemore.settings import LanceSettings, SearchSettings, Settings, load_settings
+from tellmemore.storage import ResultCache
 
 K = 10
 KINDS: tuple[QueryKind, ...] = ("paraphrase", "keyword", "mixed")

@@ -48,7 +48,13 @@ from fastapi import FastAPI
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from core.settings import ApiSettings, DatabaseSettings, RateLimitSettings, RedisSettings, Settings
+from tellmemore.settings import (
+    ApiSettings,
+    DatabaseSettings,
+    RateLimitSettings,
+    RedisSettings,
+    Settings,
+)
 
 DB_NAME = "tmm_bench"
 PODCASTS = 5
@@ -56,7 +62,7 @@ PODCASTS = 5
 
 @dataclass(frozen=True)
 class Config:
-    """One way of serving the app. Serve children get ``serve_apps.local.RAY_ENV`` with ``env``
+    """One way of serving the app. Serve children get ``raykit.local.RAY_ENV`` with ``env``
     on top; ``target="replica"`` skips the proxy and loads the replica's own direct-ingress
     port (what HAProxy forwards to)."""
 
@@ -245,7 +251,7 @@ _UVICORN_ARGS = "TMM_BENCH_UVICORN"
 def uvicorn_app() -> FastAPI:
     """The app as ``tmm api serve`` builds it, in each uvicorn worker process."""
     from api.app import create_app
-    from core.logs import configure_logging
+    from tellmemore.logs import configure_logging
 
     name, db_url, redis_prefix, port = os.environ[_UVICORN_ARGS].split("\n")
     settings = bench_settings(db_url, redis_prefix, int(port), BY_NAME[name].log_level)
@@ -280,7 +286,7 @@ def serve_child(config: Config, settings: Settings, ready_file: Path) -> None:
     import ray
     from ray import serve
 
-    from serve_apps.local import start_ray
+    from raykit.local import start_ray
 
     start_ray(num_cpus=2, object_store_mb=128)
     try:
@@ -338,7 +344,7 @@ def free_port() -> int:
 def bench_database(server_url: str) -> Iterator[tuple[str, str]]:
     """``tmm_bench``, migrated and holding the demo podcast under ``PODCASTS`` feed URLs, with
     one podcast's id; dropped afterwards whatever happens."""
-    from core.db.migrate import migrate
+    from tellmemore.storage import migrate
 
     admin = make_conninfo(server_url, dbname="postgres")
     drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME))
@@ -355,8 +361,8 @@ def bench_database(server_url: str) -> Iterator[tuple[str, str]]:
 
 
 async def _load_podcasts(db_url: str) -> str:
-    from core.demo import render_demo_feed
-    from core.services import open_services
+    from tellmemore.ops import render_demo_feed
+    from tellmemore.wiring import open_services
 
     settings = bench_settings(db_url, "tmm-bench-load:", 8000, "WARNING")
     ids = []
@@ -373,7 +379,7 @@ async def _load_podcasts(db_url: str) -> str:
 def _child_env(config: Config) -> dict[str, str]:
     if config.server == "uvicorn":
         return dict(os.environ)
-    from serve_apps.local import RAY_ENV
+    from raykit.local import RAY_ENV
 
     # Short: Ray and HAProxy put unix sockets below it (HAProxy allows 97 characters).
     ray_tmp = Path(tempfile.mkdtemp(prefix="tmmb-", dir="/tmp"))

@@ -13,10 +13,11 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends curl post
 
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
-COPY core ./core
-COPY api ./api
 COPY models ./models
-COPY processing ./processing
+COPY tellmemore ./tellmemore
+COPY api ./api
+COPY cli ./cli
+COPY raykit ./raykit
 COPY serve_apps ./serve_apps
 COPY pipelines ./pipelines
 COPY cluster/serve ./cluster/serve

@@ -11,10 +11,11 @@ USER root
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin tmm
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
-COPY core ./core
-COPY api ./api
 COPY models ./models
-COPY processing ./processing
+COPY tellmemore ./tellmemore
+COPY api ./api
+COPY cli ./cli
+COPY raykit ./raykit
 COPY serve_apps ./serve_apps
 COPY pipelines ./pipelines
 COPY cluster/serve ./cluster/serve

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from core.settings import EmbedderSettings
 from models.errors import ModelError
 from models.registry import embedder_path, model_ref
+from models.settings import EmbedderSettings
 from models.types import Embeddings, ModelRef
 
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-from core.settings import WhisperSettings
 from models import audio
 from models.errors import ModelError
 from models.registry import model_ref, whisper_path
+from models.settings import WhisperSettings
 from models.types import ModelRef, Transcript, TranscriptSegment, Word
 
 

@@ -18,12 +18,12 @@ from uuid import UUID
 
 import typer
 
-from core.logs import configure_logging
-from core.settings import Settings, load_settings
 from pipelines import ledger
 from pipelines.plan import PlanError, parse_stages
 from pipelines.run import BatchRun, EpisodeOutcome, RunOptions, RunReport
 from pipelines.selection import ModelKind, Selection
+from tellmemore.logs import configure_logging
+from tellmemore.settings import Settings, load_settings
 
 app = typer.Typer(help="Batch reprocessing on Ray Data.", no_args_is_help=True)
 
@@ -81,7 +81,7 @@ def _settings() -> Settings:
 def _connect_ray(address: str | None, num_cpus: int) -> bool:
     """Join the cluster this runs on (a Ray Job sets RAY_ADDRESS) or ``address``; else start a
     private local one. True if this process started it (and must stop it)."""
-    from serve_apps.local import set_ray_env, start_ray
+    from raykit.local import set_ray_env, start_ray
 
     set_ray_env()
     import ray

@@ -17,15 +17,19 @@ from uuid import UUID
 
 import pyarrow as pa
 
-from core.feeds.fetch import FeedFetcher, make_http_client
-from core.objects import ObjectStore
-from core.settings import Settings
 from models.captions import transcript_to_dict
 from pipelines.rows import Item, failed, from_table, to_table
-from processing.download import DownloadLimits, download_enclosure, stage_audio
-from processing.episode import audio_prefix
-from processing.errors import ProcessingError
-from processing.publisher import publisher_transcript
+from tellmemore.catalog import FeedFetcher, make_http_client
+from tellmemore.processing import (
+    DownloadLimits,
+    ProcessingError,
+    audio_prefix,
+    download_enclosure,
+    publisher_transcript,
+    stage_audio,
+)
+from tellmemore.settings import Settings
+from tellmemore.storage import ObjectStore
 
 
 def download_block(table: pa.Table, settings: Settings) -> pa.Table:

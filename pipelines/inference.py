@@ -15,9 +15,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from core.objects import ObjectStore
-from core.search.spaces import SearchIndex, with_runtime
-from core.settings import Settings
 from models.captions import transcript_from_dict, transcript_to_dict
 from models.embedder import Embedder
 from models.segmenter import segment_transcript
@@ -35,7 +32,10 @@ from pipelines.rows import (
     summary_to_json,
     to_table,
 )
-from processing.errors import ProcessingError
+from tellmemore.index import SearchIndex, with_runtime
+from tellmemore.processing import ProcessingError
+from tellmemore.settings import Settings
+from tellmemore.storage import ObjectStore
 
 
 class Transcribe:

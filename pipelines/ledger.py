@@ -18,9 +18,9 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from core.db.timing import TimedCursor
 from pipelines.plan import Plan, Stage, ordered
 from pipelines.selection import Selection, selection_query
+from tellmemore.storage import TimedCursor
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.search.spaces import SearchIndex
+from tellmemore.index import SearchIndex
 
 
 class Stage(StrEnum):

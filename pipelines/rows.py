@@ -18,10 +18,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from core.objects import StorageError
 from models.types import Chapter, ModelRef, RetrievalSegment, Summary
-from processing.episode import error_of
-from processing.errors import ProcessingError
+from tellmemore.processing import ProcessingError, error_of
+from tellmemore.storage import StorageError
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,6 @@ from uuid import UUID
 import psycopg
 import ray.data
 
-from core.db import search_indexes as registry
-from core.lance import connect as lance_connect
-from core.metrics import BATCH_PLANNED
-from core.search.spaces import SearchIndex, index_for
-from core.settings import Settings
 from models.registry import embedder_path, model_ref, whisper_path
 from models.segmenter import segmenter_model
 from models.summarizer.backends import llm_model
@@ -34,7 +29,11 @@ from pipelines import ledger, stages
 from pipelines.plan import Plan, PlanError, Stage, TargetModels, ordered
 from pipelines.rows import Item, batches, from_table, to_table
 from pipelines.selection import Selection
-from serve_apps.metrics import install as install_metrics
+from raykit.metrics import install as install_metrics
+from tellmemore.index import SearchIndex, index_for, registry
+from tellmemore.index import connect as lance_connect
+from tellmemore.metrics import BATCH_PLANNED
+from tellmemore.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -264,8 +263,8 @@ class BatchRun:
     def _after_writes(self) -> None:
         """What the online processor does after each episode: cached search answers may now
         be stale, and topic playlists catch up on the new passages."""
-        from core.services import open_services
         from models.embedder import LocalTextEmbedder
+        from tellmemore.wiring import open_services
 
         async def main() -> None:
             embedder = LocalTextEmbedder(self._settings.models.embedder)

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 from ray.data import ActorPoolStrategy
 
-from core.settings import Settings
 from pipelines.fetch import download_block
 from pipelines.inference import Embed, Summarize, Transcribe, segment_block
 from pipelines.plan import Plan, Stage
 from pipelines.stored import load_stored_block
 from pipelines.write import Write
+from tellmemore.settings import Settings
 
 if TYPE_CHECKING:
     from ray.data import Dataset

@@ -9,10 +9,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from core.lance import connect
-from core.search.filters import sql_string
-from core.search.spaces import SearchIndex
-from core.settings import Settings
 from models.types import Chapter, RetrievalSegment, Summary
 from pipelines.rows import (
     failed,
@@ -22,7 +18,9 @@ from pipelines.rows import (
     summary_to_json,
     to_table,
 )
-from processing.errors import ProcessingError
+from tellmemore.index import SearchIndex, connect, sql_string
+from tellmemore.processing import ProcessingError
+from tellmemore.settings import Settings
 
 _PASSAGE_COLUMNS = ["id", "episode_id", "index", "start_s", "end_s", "text", "segmenter_model",
                     "transcript_model"]  # fmt: skip

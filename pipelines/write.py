@@ -15,10 +15,6 @@ from uuid import UUID
 
 import pyarrow as pa
 
-from core.lance import connect
-from core.metrics import BATCH_EPISODES
-from core.objects import ObjectStore, StorageError
-from core.settings import Settings
 from models.captions import transcript_from_dict
 from pipelines import ledger
 from pipelines.plan import Plan, Stage
@@ -32,9 +28,12 @@ from pipelines.rows import (
     to_table,
     vectors_from,
 )
-from processing.episode import transcript_key
-from processing.segment_store import EpisodeMeta, SegmentStore
-from serve_apps.metrics import install as install_metrics
+from raykit.metrics import install as install_metrics
+from tellmemore.index import EpisodeMeta, SegmentStore, connect
+from tellmemore.metrics import BATCH_EPISODES
+from tellmemore.processing import transcript_key
+from tellmemore.settings import Settings
+from tellmemore.storage import ObjectStore, StorageError
 
 log = logging.getLogger(__name__)
 

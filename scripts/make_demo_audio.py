@@ -1,6 +1,6 @@
 """Regenerate the demo podcast's audio, its episode 3 WebVTT transcript and the feed's sizes.
 
-Each script in ``core/demo/scripts.py`` is spoken sentence by sentence with Debian's
+Each script in ``tellmemore/ops/demo/scripts.py`` is spoken sentence by sentence with Debian's
 ``espeak-ng``, resampled to 16 kHz mono and encoded as ~32 kbps MP3 with PyAV, so the committed
 files stay small and the transcript's cue times are the sentences' real times. ``feed.xml`` gets
 each enclosure's byte length and duration (keeping each item's duration notation, which the
@@ -32,9 +32,9 @@ import numpy.typing as npt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.demo.scripts import DEMO_SCRIPTS, DemoScript  # noqa: E402
+from tellmemore.ops import DEMO_SCRIPTS, DemoScript  # noqa: E402
 
-DEMO = ROOT / "core" / "demo"
+DEMO = ROOT / "tellmemore" / "ops" / "demo"
 RATE = 16_000
 BIT_RATE = 32_000
 PAUSE_S = 0.25  # on top of the pause espeak-ng leaves after a sentence
@@ -144,9 +144,9 @@ def update_feed(feed: str, guid: str, *, length: int, duration_s: int) -> str:
 
 def check(paths: dict[str, Path]) -> None:
     """Transcribe each file with the configured Whisper model and print its word error rate."""
-    from core.settings import Settings
     from models.evaluation import word_error_rate
     from models.whisper import WhisperTranscriber
+    from tellmemore.settings import Settings
 
     settings = Settings()
     transcriber = WhisperTranscriber(settings.models.whisper, settings.models.dir)

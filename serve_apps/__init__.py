@@ -6,5 +6,9 @@
 - :mod:`serve_apps.llm`: the summarizer's LLM through ``ray.serve.llm`` (OpenAI-compatible);
 - :mod:`serve_apps.processor`: takes episode jobs from the queue and runs them through the models.
 
-These are thin adapters: the work is done by ``api/``, ``models/`` and ``processing/``.
+These are thin adapters: the work is done by ``api/``, ``models/`` and ``tellmemore/``. The Serve
+configs and the KubeRay manifests name ``serve_apps.builder:build_app`` and ``:build_llm_app``;
+``tmm-serve`` is :mod:`serve_apps.local`.
 """
+
+__all__ = ["builder", "local"]

@@ -18,12 +18,12 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray.serve.deployment import Application, Deployment
 
-from core.settings import Settings
 from serve_apps.embedder import EmbedderDeployment
 from serve_apps.ingress import ApiIngress
 from serve_apps.llm import build_llm, llm_config, served_name
 from serve_apps.processor import Processor
 from serve_apps.transcriber import Transcriber
+from tellmemore.settings import Settings
 
 APP_NAME = "tellmemore"
 LLM_APP_NAME = "llm"

@@ -17,9 +17,10 @@ import numpy as np
 import numpy.typing as npt
 from ray import serve
 
-from core.settings import EmbedderSettings, Settings
 from models.embedder import Embedders
+from models.settings import EmbedderSettings
 from models.types import Embeddings
+from tellmemore.settings import Settings
 
 Vector = npt.NDArray[np.float32]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from ray.serve.handle import DeploymentHandle
 
-from core.search.ports import Vectors
-from core.settings import EmbedderSettings
+from models.settings import EmbedderSettings
 from models.types import Embeddings
+from tellmemore.search import Vectors
 
 
 class DeploymentTextEmbedder:

@@ -14,10 +14,10 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from api.app import create_app
-from core.logs import configure_logging
-from core.settings import Settings
+from raykit.metrics import install as install_metrics
 from serve_apps.handles import DeploymentTextEmbedder
-from serve_apps.metrics import install as install_metrics
+from tellmemore.logs import configure_logging
+from tellmemore.settings import Settings
 
 
 @serve.deployment(name="Api")

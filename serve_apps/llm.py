@@ -14,8 +14,8 @@ from typing import Any
 from ray.serve.deployment import Application
 from ray.serve.llm import LLMConfig, build_openai_app
 
-from core.settings import Settings
 from models.registry import llm_path
+from tellmemore.settings import Settings
 
 
 def served_name(settings: Settings) -> str:

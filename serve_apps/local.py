@@ -8,69 +8,16 @@ queues its episodes so they are searchable a minute later. Ctrl-C stops exactly 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
-from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
-from core.logs import configure_logging
-from core.settings import Settings, load_settings
+from raykit.local import LocalCluster, metrics_url, set_ray_env, start_ray
 from serve_apps.builder import APP_NAME, LLM_APP_NAME, LLM_ROUTE, AppOptions, compose, compose_llm
-
-# Ray reads these when its processes start: no usage reporting, no token auth on a loopback
-# cluster, gRPC servers kept on loopback, and Serve's throughput-optimized proxy path.
-RAY_ENV = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_AUTH_MODE": "disabled",
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-    "HF_HUB_OFFLINE": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}
-
-
-@dataclass(frozen=True)
-class LocalCluster:
-    url: str
-    llm_url: str
-
-
-def set_ray_env() -> None:
-    for key, value in RAY_ENV.items():
-        os.environ.setdefault(key, value)
-
-
-def start_ray(
-    *, num_cpus: int, object_store_mb: int = 512, dashboard_port: int | None = None
-) -> None:
-    """A private local Ray cluster on loopback (``address="local"`` never attaches elsewhere);
-    with ``dashboard_port``, its dashboard and Ray Job server listen there (127.0.0.1)."""
-    set_ray_env()
-    import ray
-
-    ray.init(
-        address="local",
-        num_cpus=num_cpus,
-        include_dashboard=dashboard_port is not None,
-        dashboard_host="127.0.0.1",
-        dashboard_port=dashboard_port,
-        object_store_memory=object_store_mb * 2**20,
-        _node_ip_address="127.0.0.1",
-        configure_logging=False,
-        log_to_driver=False,
-    )
-
-
-def metrics_url() -> str:
-    """The local node's Ray metrics endpoint: Prometheus text with the application's metrics
-    (``ray_tmm_*``) and Ray's own, the endpoint a Prometheus would scrape."""
-    import ray
-
-    node = ray.nodes()[0]  # type: ignore[no-untyped-call]
-    return f"http://127.0.0.1:{node['MetricsExportPort']}/metrics"
+from tellmemore.logs import configure_logging
+from tellmemore.settings import Settings, load_settings
 
 
 def deploy(
@@ -160,9 +107,9 @@ def run(
 async def _load_demo(settings: Settings) -> str:
     from uuid import UUID
 
-    from core.demo import render_demo_feed
-    from core.errors import CatalogError
-    from core.services import open_services
+    from tellmemore.errors import CatalogError
+    from tellmemore.ops import render_demo_feed
+    from tellmemore.wiring import open_services
 
     base = f"http://{settings.api.host}:{settings.api.port}/"
     async with open_services(settings, wait_for_db=True) as services:

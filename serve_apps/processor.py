@@ -19,34 +19,16 @@ import numpy.typing as npt
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from core.clock import utc_now
-from core.db.pool import make_pool
-from core.email.http_api import make_email_http_client
-from core.email.sender import make_sender
-from core.episode_jobs import make_queue
-from core.feeds.fetch import FeedFetcher, make_http_client
-from core.history import ListeningHistory
-from core.lance import connect
-from core.logs import configure_logging
-from core.objects import ObjectStore
-from core.playlists import Playlists
-from core.ratelimit import make_redis
-from core.search.cache import ResultCache
-from core.search.engine import SearchEngine
-from core.search.service import CATALOG_CACHE, SEARCH_CACHE
-from core.search.tellmemore import TopicPlanner
-from core.settings import EmbedderSettings, Settings
-from core.topics import TopicPlaylists
+from models.settings import EmbedderSettings
 from models.summarizer.backends import OpenAIChat
 from models.summarizer.summarizer import Summarizer
 from models.types import Embeddings, RetrievalSegment, Summary, Transcript
-from processing.episode import EpisodeProcessor
-from processing.ports import Models
-from processing.search_tables import SearchTables
-from processing.upkeep import Upkeep
-from processing.worker import EpisodeWorker
+from raykit.metrics import install as install_metrics
 from serve_apps.handles import DeploymentTextEmbedder
-from serve_apps.metrics import install as install_metrics
+from tellmemore.logs import configure_logging
+from tellmemore.processing import Models
+from tellmemore.settings import Settings
+from tellmemore.wiring import open_processing
 
 log = logging.getLogger(__name__)
 
@@ -69,70 +51,14 @@ class Processor:
         self._summarizer = Summarizer(
             OpenAIChat(llm, concurrency=4), max_output_tokens=llm.max_output_tokens
         )
-        self._pool = make_pool(settings.database, name="tellmemore-processor")
-        await self._pool.open(wait=False)
-        self._http = make_http_client(settings.feeds)
-        lance = connect(settings.lance, settings.s3)
-        tables = SearchTables(
-            lance, self._pool, settings.models.embedder, ttl_s=settings.search.read_consistency_s
+        models = Models(transcribe=self._transcribe, summarize=self._summarize, embed=self._embed)
+        self._stack = contextlib.AsyncExitStack()
+        processing = await self._stack.enter_async_context(
+            open_processing(settings, models, DeploymentTextEmbedder(embedder))
         )
-        self._redis = make_redis(settings.redis)
-        self._email_http = (
-            make_email_http_client(settings.email) if settings.email.backend == "http" else None
-        )
-        engine = SearchEngine(
-            lance, DeploymentTextEmbedder(embedder), settings.search, index=tables.active
-        )
-        topics = TopicPlaylists(
-            self._pool,
-            Playlists(self._pool, settings.playlists, utc_now),
-            ListeningHistory(self._pool),
-            TopicPlanner(engine, settings.search),
-            utc_now,
-        )
-        self._upkeep = Upkeep(
-            settings,
-            self._pool,
-            [
-                ResultCache(
-                    self._redis,
-                    SEARCH_CACHE,
-                    ttl_s=settings.search.cache_ttl_s,
-                    key_prefix=settings.redis.key_prefix,
-                ),
-                ResultCache(
-                    self._redis,
-                    CATALOG_CACHE,
-                    ttl_s=settings.search.catalog_cache_ttl_s,
-                    key_prefix=settings.redis.key_prefix,
-                ),
-            ],
-            topics,
-            make_sender(settings.email, self._email_http),
-            tables.active_tables,
-        )
-        models = Models(
-            transcribe=self._transcribe,
-            summarize=self._summarize,
-            embed=self._embed,
-        )
-        processor = EpisodeProcessor(
-            settings,
-            self._pool,
-            ObjectStore(settings.s3),
-            tables,
-            models,
-            FeedFetcher(settings.feeds, self._http),
-        )
-        self._queue = make_queue(self._pool, settings.processing)
-        self._worker = EpisodeWorker(
-            self._queue,
-            processor,
-            self._pool,
-            settings.processing,
-            settings.database.url,
-            after_done=self._upkeep.episode_done,
-        )
+        self._worker = processing.worker
+        self._upkeep = processing.upkeep
+        self._queue = processing.queue
         self._loop: asyncio.Task[None] | None = None
         self._upkeep_loop: asyncio.Task[None] | None = None
         if settings.processing.worker_enabled:
@@ -187,8 +113,4 @@ class Processor:
             if task is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task, 30)
-        await self._redis.aclose()
-        if self._email_http is not None:
-            await self._email_http.aclose()
-        await self._http.aclose()
-        await self._pool.close()
+        await self._stack.aclose()

@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 from ray import serve
 
-from core.settings import Settings
 from models.types import Transcript
 from models.whisper import WhisperTranscriber
+from tellmemore.settings import Settings
 
 
 @serve.deployment(name="Transcriber")

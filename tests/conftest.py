@@ -26,10 +26,8 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.app import create_app
-from core.db.migrate import migrate
-from core.local_services import ensure_postgres, ensure_redis, ensure_s3
-from core.objects import ObjectStore, make_s3_client
-from core.settings import (
+from tellmemore.ops import ensure_postgres, ensure_redis, ensure_s3
+from tellmemore.settings import (
     ApiSettings,
     AppleSettings,
     AuthSettings,
@@ -41,6 +39,7 @@ from core.settings import (
     S3Settings,
     Settings,
 )
+from tellmemore.storage import ObjectStore, make_s3_client, migrate
 from tests.support.apple import FakeApple
 from tests.support.http_server import LoopbackHTTPServer
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, status
 from api.account_schemas import LoginIn, RefreshIn, RegisterIn, RegisterOut, TokenOut, UserOut
 from api.deps import AuthDep, CurrentUser
 from api.schemas import ERROR_RESPONSES
-from core.domain import TokenPair
+from tellmemore.accounts import TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

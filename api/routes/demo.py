@@ -1,6 +1,7 @@
 """The demo podcast's files, served only when ``settings.demo.enabled`` (development).
 
-Audio and transcripts are the package data under ``core/demo/``; a name is served only when a
+Audio and transcripts are the package data under ``tellmemore/ops/demo/``; a name is served only
+when a
 file of that name is in its folder, so no path a client sends reaches the filesystem.
 Starlette's ``FileResponse`` answers HEAD and single or multiple byte ranges, as podcast
 players expect of an enclosure.
@@ -14,8 +15,8 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
-from core.demo import render_demo_feed
-from core.errors import CatalogError, ErrorKind
+from tellmemore.errors import CatalogError, ErrorKind
+from tellmemore.ops import render_demo_feed
 
 router = APIRouter(prefix="/demo", tags=["demo"], include_in_schema=False)
 
@@ -29,9 +30,11 @@ _CACHE = {"Cache-Control": "public, max-age=3600"}
 
 def _demo_file(folder: str, name: str) -> tuple[Path, str]:
     """The packaged file ``folder/name`` and its media type, or a 404 ``demo_file_not_found``."""
-    root = resources.files("core.demo").joinpath(folder)
+    root = resources.files("tellmemore.ops.demo").joinpath(folder)
     if not isinstance(root, Path):
-        raise RuntimeError("core.demo must be installed as plain files to serve its demo files.")
+        raise RuntimeError(
+            "tellmemore.ops.demo must be installed as plain files to serve its demo files."
+        )
     types = _MEDIA_TYPES[folder]
     for entry in root.iterdir() if root.is_dir() else ():
         if entry.name == name and entry.suffix in types and entry.is_file():

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import CatalogDep, ServicesDep
 from api.schemas import ERROR_RESPONSES, EpisodeOut, SummaryOut
-from core.errors import CatalogError, ErrorKind
-from core.objects import StorageError
 from models.captions import to_srt, to_vtt, transcript_from_dict
+from tellmemore.errors import CatalogError, ErrorKind
+from tellmemore.storage import StorageError
 
 router = APIRouter(prefix="/episodes", tags=["episodes"])
 

@@ -9,7 +9,7 @@ from psycopg_pool import PoolTimeout
 
 from api.deps import ServicesDep
 from api.schemas import HealthOut, ReadyOut
-from core.db.migrate import load_migrations, migration_status
+from tellmemore.storage import load_migrations, migration_status
 
 router = APIRouter(tags=["health"])
 

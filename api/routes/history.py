@@ -15,7 +15,7 @@ from api.deps import CurrentUser, PageDep, ServicesDep
 from api.playlist_schemas import HeardIn, HistoryEntryOut, HistoryPage
 from api.routes.playlists import PlaylistsDep
 from api.schemas import ERROR_RESPONSES
-from core.history import ListeningHistory
+from tellmemore.playlists import ListeningHistory
 
 
 async def get_history(services: ServicesDep) -> ListeningHistory:

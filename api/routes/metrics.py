@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from core.metrics import exposition
+from tellmemore.metrics import exposition
 
 router = APIRouter(tags=["operations"])
 

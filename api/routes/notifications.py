@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, ServicesDep
 from api.schemas import ERROR_RESPONSES, In
-from core.db import users
+from tellmemore.accounts.rows import users
 
 router = APIRouter(prefix="/me/notifications", tags=["me"])
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import AccountsDep, CatalogDep, CurrentUser
 from api.schemas import ERROR_RESPONSES, ErrorDetail, OpmlImportOut, OpmlItemOut
-from core.errors import CatalogError
+from tellmemore.errors import CatalogError
 
 router = APIRouter(prefix="/opml", tags=["opml"])
 

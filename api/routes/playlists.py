@@ -26,10 +26,9 @@ from api.playlist_schemas import (
     PlaylistSummaryOut,
 )
 from api.schemas import ERROR_RESPONSES, ErrorOut
-from core import playlist_export as export
-from core.auth.service import Principal
-from core.playlists import NewItem, PlaylistContents, Playlists
-from core.services import Services
+from tellmemore.accounts import Principal
+from tellmemore.playlists import NewItem, PlaylistContents, Playlists, export
+from tellmemore.wiring import Services
 
 router = APIRouter(
     tags=["playlists"],

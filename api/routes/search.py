@@ -18,11 +18,10 @@ from api.search_schemas import (
     SegmentHitOut,
     SegmentResults,
 )
-from core.db import episodes as episode_rows
-from core.errors import CatalogError
-from core.search.highlight import marked_html
-from core.search.types import Highlight, SearchFilters, SearchMode, SegmentHit
-from core.services import Services
+from tellmemore.catalog.rows import episodes as episode_rows
+from tellmemore.errors import CatalogError
+from tellmemore.search import Highlight, SearchFilters, SearchMode, SegmentHit, marked_html
+from tellmemore.wiring import Services
 
 router = APIRouter(tags=["search"])
 

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.settings import LLMSettings
 from models.errors import ModelError
 from models.registry import llm_path, model_ref
+from models.settings import LLMSettings
 from models.summarizer.prompts import Message
 from models.types import ModelRef
 

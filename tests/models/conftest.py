@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.settings import EmbedderSettings, LLMSettings, WhisperSettings
 from models import audio
 from models.embedder import Embedder
 from models.prepare import prepare_smollm2
+from models.settings import EmbedderSettings, LLMSettings, WhisperSettings
 from models.whisper import WhisperTranscriber
 from tests.support.audio_files import encode, librivox
 

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from core.settings import LLMSettings
 from models.errors import SummaryError
 from models.registry import llm_path
+from models.settings import LLMSettings
 from models.summarizer import OpenAIChat, Summarizer, VllmChat
 from models.types import ModelRef, RetrievalSegment, Summary
 from tests.models.conftest import MODELS_DIR

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
-from core.research.topics import TopicMap, topic_map
 from models.embedder import Embedder
+from tellmemore.research import TopicMap, topic_map
 
 BAKING = [
     "Sourdough bread rises because wild yeast in the starter ferments the dough overnight.",

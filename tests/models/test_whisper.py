@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.settings import WhisperSettings
 from models import audio
 from models.errors import AudioError
 from models.evaluation import word_error_rate
+from models.settings import WhisperSettings
 from models.whisper import WhisperTranscriber
 from tests.support.audio_files import librivox, video_only
 

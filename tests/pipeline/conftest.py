@@ -18,20 +18,19 @@ import numpy as np
 import psycopg
 import pytest
 
-from core.services import open_services
-from core.settings import (
+from models import audio
+from models.settings import LLMSettings, ModelSettings
+from tellmemore.settings import (
     AuthSettings,
     BatchSettings,
     DatabaseSettings,
     FeedSettings,
     LanceSettings,
-    LLMSettings,
-    ModelSettings,
     RedisSettings,
     S3Settings,
     Settings,
 )
-from models import audio
+from tellmemore.wiring import open_services
 from tests.conftest import TEST_SECRET
 from tests.support.audio_files import encode, librivox
 from tests.support.http_server import LoopbackHTTPServer
@@ -58,7 +57,7 @@ def ray_cluster() -> Iterator[RayCluster]:
     """A private Ray cluster for this module, with its Ray Job server on loopback."""
     import ray
 
-    from serve_apps.local import metrics_url, start_ray
+    from raykit.local import metrics_url, start_ray
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

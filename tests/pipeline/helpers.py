@@ -11,12 +11,10 @@ from typing import Any
 
 import psycopg
 
-from core.db import search_indexes as registry
-from core.lance import connect
-from core.search.engine import SearchEngine
-from core.search.spaces import FixedIndex, SearchIndex
-from core.settings import Settings
 from models.embedder import LocalTextEmbedder
+from tellmemore.index import FixedIndex, SearchIndex, connect, registry
+from tellmemore.search import SearchEngine
+from tellmemore.settings import Settings
 from tests.storage.helpers import rows
 from tests.support.cli_env import cli_env as settings_env
 

@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from core.lance import connect
-from core.objects import ObjectStore
-from core.search.spaces import FixedIndex, index_for
-from core.search.types import SearchMode
-from core.settings import EmbedderSettings, Settings
 from models.evaluation import word_error_rate
+from models.settings import EmbedderSettings
 from pipelines.plan import Stage, parse_stages
 from pipelines.run import BatchRun, RunOptions, RunReport
 from pipelines.selection import Selection
+from tellmemore.index import FixedIndex, connect, index_for
+from tellmemore.search import SearchMode
+from tellmemore.settings import Settings
+from tellmemore.storage import ObjectStore
 from tests.pipeline.conftest import Backlog, RayCluster, publish
 from tests.pipeline.helpers import (
     active_index,

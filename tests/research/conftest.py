@@ -1,6 +1,6 @@
 """The labelled corpus loaded as the research demo catalog, once for this package: podcasts and
 episodes in PostgreSQL, passages and summaries in LanceDB on the S3 server, transcripts in S3 —
-what ``python -m processing.eval_catalog`` does for a researcher's local demo."""
+what ``python -m tellmemore.research.corpus`` does for a researcher's local demo."""
 
 from __future__ import annotations
 
@@ -13,24 +13,20 @@ from typing import Any
 import psycopg
 import pytest
 
-from core.db.pool import make_pool
-from core.lance import connect
-from core.objects import ObjectStore
-from core.search.metrics import EvalSet, load_eval_set
-from core.settings import (
+from models.embedder import Embedder
+from models.settings import EmbedderSettings, ModelSettings
+from models.types import Embeddings
+from tellmemore.index import SegmentStore, connect
+from tellmemore.research import EvalSet, LoadedCatalog, load_eval_catalog, load_eval_set
+from tellmemore.settings import (
     AuthSettings,
     DatabaseSettings,
-    EmbedderSettings,
     LanceSettings,
-    ModelSettings,
     RedisSettings,
     S3Settings,
     Settings,
 )
-from models.embedder import Embedder
-from models.types import Embeddings
-from processing.eval_catalog import LoadedCatalog, load_eval_catalog
-from processing.segment_store import SegmentStore
+from tellmemore.storage import ObjectStore, make_pool
 from tests.conftest import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent.parent

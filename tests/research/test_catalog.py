@@ -14,13 +14,17 @@ import psycopg
 import pyarrow.dataset as ds
 import pytest
 
-from core.lance import connect
-from core.research import ResearchCatalog
-from core.search.metrics import EvalSet, entity_id, segment_id
-from core.settings import LanceSettings, Settings
 from models.embedder import Embedder
-from processing.eval_catalog import LoadedCatalog, store_eval_passages
-from processing.segment_store import SegmentStore
+from tellmemore.index import SegmentStore, connect
+from tellmemore.research import (
+    EvalSet,
+    LoadedCatalog,
+    ResearchCatalog,
+    entity_id,
+    segment_id,
+    store_eval_passages,
+)
+from tellmemore.settings import LanceSettings, Settings
 from tests.research.conftest import embed_with
 from tests.support.cli_env import cli_env
 

@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from core.settings import Settings
-from processing.eval_catalog import LoadedCatalog
+from tellmemore.research import LoadedCatalog
+from tellmemore.settings import Settings
 from tests.support.cli_env import cli_env
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -19,21 +19,20 @@ import httpx
 import numpy as np
 import pytest
 
-from core.settings import (
+from models import audio
+from models.settings import LLMSettings, ModelSettings
+from tellmemore.settings import (
     ApiSettings,
     AuthSettings,
     DatabaseSettings,
     FeedSettings,
     LanceSettings,
-    LLMSettings,
-    ModelSettings,
     ProcessingSettings,
     RateLimitSettings,
     RedisSettings,
     S3Settings,
     Settings,
 )
-from models import audio
 from tests.conftest import TEST_SECRET
 from tests.support.audio_files import encode, librivox
 
@@ -92,8 +91,9 @@ def online(online_settings: Settings) -> Iterator[Online]:
     import ray
     from ray import serve
 
+    from raykit.local import metrics_url, start_ray
     from serve_apps.builder import AppOptions
-    from serve_apps.local import deploy, metrics_url, start_ray
+    from serve_apps.local import deploy
 
     start_ray(num_cpus=8)
     try:

@@ -14,9 +14,8 @@ import httpx
 import psycopg
 import pytest
 
-from core.lance import connect
 from models.evaluation import word_error_rate
-from processing.segment_store import SegmentStore
+from tellmemore.index import SegmentStore, connect
 from tests.serve.conftest import Online, rss, wait_for
 from tests.support.http_server import LoopbackHTTPServer
 from tests.support.monitoring import dashboard, queried_series
@@ -94,7 +93,7 @@ async def test_subscribing_processes_an_episode_end_to_end(
     assert len({r["id"] for r in rows}) == len(rows)
     assert "".join(str(r["text"]) for r in rows).split()[:3] == text.split()[:3]
     # The staged audio is gone; the transcript document stays.
-    from core.objects import ObjectStore
+    from tellmemore.storage import ObjectStore
 
     store = ObjectStore(online.settings.s3)
     assert store.keys("audio/") == []

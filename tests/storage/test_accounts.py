@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from core.settings import AuthSettings, Settings
+from tellmemore.settings import AuthSettings, Settings
 from tests.conftest import bearer, register, serve
 from tests.storage.helpers import rows
 from tests.support.clock import FakeClock

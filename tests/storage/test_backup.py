@@ -21,19 +21,14 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from core.backup.service import Backups
-from core.db.migrate import migrate
-from core.db.pool import make_pool
-from core.lance import connect, live_tables
-from core.objects import ObjectStore
-from core.search.engine import SearchEngine
-from core.search.metrics import EvalSet, load_eval_set
-from core.search.types import SearchMode
-from core.settings import BackupSettings, LanceSettings, RedisSettings, S3Settings, Settings
 from models.embedder import Embedder, LocalTextEmbedder
 from models.types import Embeddings
-from processing.eval_catalog import load_eval_catalog
-from processing.segment_store import SegmentStore
+from tellmemore.index import SegmentStore, connect, live_tables
+from tellmemore.ops import Backups
+from tellmemore.research import EvalSet, load_eval_catalog, load_eval_set
+from tellmemore.search import SearchEngine, SearchMode
+from tellmemore.settings import BackupSettings, LanceSettings, RedisSettings, S3Settings, Settings
+from tellmemore.storage import ObjectStore, make_pool, migrate
 from tests.conftest import bearer, make_settings, register, serve
 from tests.support.cli_env import cli_env
 from tests.support.http_server import LoopbackHTTPServer

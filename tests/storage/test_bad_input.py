@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from core.settings import FeedSettings, Settings
+from tellmemore.settings import FeedSettings, Settings
 from tests.conftest import bearer, register, serve
 from tests.storage.helpers import snapshot
 from tests.support.http_server import LoopbackHTTPServer

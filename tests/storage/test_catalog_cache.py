@@ -7,7 +7,7 @@ import uuid
 
 from httpx import AsyncClient
 
-from core.metrics import exposition
+from tellmemore.metrics import exposition
 from tests.conftest import FIXTURES
 from tests.support.http_server import LoopbackHTTPServer
 

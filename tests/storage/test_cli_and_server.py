@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.settings import RedisSettings
+from tellmemore.settings import RedisSettings
 from tests.conftest import opml_fixture
 from tests.support.apple import FakeApple
 from tests.support.http_server import LoopbackHTTPServer

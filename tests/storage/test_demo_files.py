@@ -11,10 +11,10 @@ import pytest
 from defusedxml import ElementTree as SafeET
 from httpx import AsyncClient
 
-from core.settings import Settings
+from tellmemore.settings import Settings
 from tests.conftest import serve
 
-DEMO = Path(__file__).resolve().parents[2] / "core" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "tellmemore" / "ops" / "demo"
 PODCAST = "{https://podcastindex.org/namespace/1.0}"
 
 

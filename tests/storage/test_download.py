@@ -14,16 +14,16 @@ import httpx
 import numpy as np
 import pytest
 
-from core.objects import ObjectStore
-from core.settings import S3Settings, Settings
-from processing.download import (
+from tellmemore.processing import (
     DownloadLimits,
+    ProcessingError,
     delete_staged,
     download_enclosure,
     sniff_audio_type,
     stage_audio,
 )
-from processing.errors import ProcessingError
+from tellmemore.settings import S3Settings, Settings
+from tellmemore.storage import ObjectStore
 from tests.support.audio_files import encode, video_only
 from tests.support.http_server import LoopbackHTTPServer, Route
 

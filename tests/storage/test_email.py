@@ -22,9 +22,16 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from core.email import DigestEntry, DigestItem, EmailError, EmailMessage, make_sender, render_digest
-from core.email.http_api import HttpApiSender
-from core.settings import EmailSettings
+from tellmemore.notify import (
+    DigestEntry,
+    DigestItem,
+    EmailError,
+    EmailMessage,
+    HttpApiSender,
+    make_sender,
+    render_digest,
+)
+from tellmemore.settings import EmailSettings
 from tests.support.clock import FakeClock
 
 BASE = "https://app.example"

@@ -7,8 +7,8 @@ from httpx import AsyncClient
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from core.db.migrate import load_migrations, migrate
-from core.settings import DatabaseSettings, Settings
+from tellmemore.settings import DatabaseSettings, Settings
+from tellmemore.storage import load_migrations, migrate
 from tests.conftest import serve
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from core.db.pool import make_pool
-from core.history import ListeningHistory
-from core.settings import Settings
+from tellmemore.playlists import ListeningHistory
+from tellmemore.settings import Settings
+from tellmemore.storage import make_pool
 from tests.conftest import bearer, register
 from tests.storage.test_playlists import Shelf, add, add_shelf, code_of, new_playlist
 

@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from httpx import AsyncClient
 
 from api.app import create_app
-from core.settings import ApiSettings, Settings
+from tellmemore.settings import ApiSettings, Settings
 from tests.conftest import serve
 
 FRONTEND = "https://app.tellmemore.example"

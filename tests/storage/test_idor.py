@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from httpx import AsyncClient
 
 from api.app import create_app
-from core.settings import Settings
+from tellmemore.settings import Settings
 from tests.conftest import bearer, register
 from tests.support.http_server import LoopbackHTTPServer
 

@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
-from core.db.pool import make_pool
-from core.jobs import Backoff, JobQueue, wait_for_work
-from core.settings import Settings
+from tellmemore.settings import Settings
+from tellmemore.storage import Backoff, JobQueue, make_pool, wait_for_work
 
 
 @pytest.fixture

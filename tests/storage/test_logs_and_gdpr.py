@@ -11,8 +11,8 @@ import pytest
 import redis
 from httpx import AsyncClient
 
-from core.logs import JsonFormatter, RedactingFilter
-from core.settings import RateLimitSettings, Settings
+from tellmemore.logs import JsonFormatter, RedactingFilter
+from tellmemore.settings import RateLimitSettings, Settings
 from tests.conftest import bearer, register, serve
 from tests.support.http_server import LoopbackHTTPServer
 

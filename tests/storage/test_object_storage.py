@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from core import lance
-from core.objects import ObjectStore, StorageError
-from core.settings import LanceSettings, S3Settings
+from tellmemore.index import connection as lance
+from tellmemore.settings import LanceSettings, S3Settings
+from tellmemore.storage import ObjectStore, StorageError
 
 
 def test_objects_round_trip(s3_settings: S3Settings, tmp_path: Path) -> None:

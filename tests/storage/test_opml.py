@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from httpx import AsyncClient
 
-from core.opml import parse_opml
+from tellmemore.catalog import parse_opml
 from tests.conftest import opml_fixture
 from tests.storage.helpers import rows, snapshot
 from tests.support.http_server import LoopbackHTTPServer

@@ -16,10 +16,10 @@ import pytest
 from defusedxml import ElementTree as SafeET
 from httpx import AsyncClient
 
-from core.clock import utc_now
-from core.db.pool import make_pool
-from core.playlists import NewItem, Playlists
-from core.settings import PlaylistSettings, Settings
+from tellmemore.clock import utc_now
+from tellmemore.playlists import NewItem, Playlists
+from tellmemore.settings import PlaylistSettings, Settings
+from tellmemore.storage import make_pool
 from tests.conftest import bearer, register, serve
 from tests.storage.helpers import rows
 

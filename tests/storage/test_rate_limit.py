@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from core.settings import RateLimitSettings, RedisSettings, Settings
+from tellmemore.settings import RateLimitSettings, RedisSettings, Settings
 from tests.conftest import bearer, register, serve
 
 

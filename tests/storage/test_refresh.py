@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from core.catalog import Catalog
-from core.services import open_services
-from core.settings import Settings
+from tellmemore.catalog import Catalog
+from tellmemore.settings import Settings
+from tellmemore.wiring import open_services
 from tests.storage.helpers import rows, snapshot
 from tests.support.http_server import LoopbackHTTPServer
 
@@ -151,7 +151,7 @@ async def test_concurrent_adds_and_refreshes_never_duplicate(
 ) -> None:
     import asyncio
 
-    from core.errors import CatalogError
+    from tellmemore.errors import CatalogError
 
     url = feeds.url("/feeds/basic.xml")
     async with open_services(settings) as services:

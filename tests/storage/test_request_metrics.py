@@ -8,9 +8,8 @@ import psycopg
 import pytest
 from httpx import AsyncClient
 
-from core.db.pool import make_pool
-from core.db.timing import statement_kind
-from core.settings import DatabaseSettings
+from tellmemore.settings import DatabaseSettings
+from tellmemore.storage import make_pool, statement_kind
 from tests.support.scrape import Scrape, parse
 
 

@@ -31,25 +31,23 @@ import pytest
 from aiosmtpd.controller import Controller
 from httpx import AsyncClient
 
-from core.db.pool import make_pool
-from core.lance import connect
-from core.metrics import exposition
-from core.search.engine import SearchEngine
-from core.search.metrics import (
+from models.embedder import Embedder, LocalTextEmbedder
+from models.types import Embeddings
+from tellmemore.index import EpisodeMeta, SegmentStore, connect
+from tellmemore.metrics import exposition
+from tellmemore.research import (
     EvalSet,
     entity_id,
+    load_eval_catalog,
     load_eval_set,
     mean,
     ndcg_at_k,
     recall_at_k,
     segment_id,
 )
-from core.search.types import SearchMode
-from core.settings import EmailSettings, RedisSettings, SearchSettings, Settings
-from models.embedder import Embedder, LocalTextEmbedder
-from models.types import Embeddings
-from processing.eval_catalog import load_eval_catalog
-from processing.segment_store import EpisodeMeta, SegmentStore
+from tellmemore.search import SearchEngine, SearchMode
+from tellmemore.settings import EmailSettings, RedisSettings, SearchSettings, Settings
+from tellmemore.storage import make_pool
 from tests.conftest import bearer, make_settings, register, serve
 from tests.support.http_server import LoopbackHTTPServer
 
@@ -274,7 +272,7 @@ async def test_results_are_cached_until_new_segments_land(world: World) -> None:
     episode = await _new_episode(world, "Etna wines", [text])
     response = await world.http.get("/search", params=params)
     assert response.json() == first  # still cached: nothing told the cache
-    from core.services import open_services
+    from tellmemore.wiring import open_services
 
     async with open_services(world.settings) as services:
         await services.search.invalidate()
@@ -407,8 +405,8 @@ def smtp() -> Iterator[tuple[_Inbox, int]]:
 async def test_topic_playlists_grow_with_new_episodes_and_email_a_digest(
     world: World, smtp: tuple[_Inbox, int]
 ) -> None:
-    from core.email.sender import make_sender
-    from core.services import open_services
+    from tellmemore.notify import make_sender
+    from tellmemore.wiring import open_services
 
     inbox, port = smtp
     registered = await register(world.http, "digest-reader@example.com")
@@ -444,9 +442,9 @@ async def test_topic_playlists_grow_with_new_episodes_and_email_a_digest(
         again = await services.topics.refresh_all()
         assert again.items_added == 0  # nothing twice
         sender = make_sender(email_settings)
-        sent = await services.topics.send_digests(sender, email_settings)
+        sent = await services.digests.send(sender, email_settings)
         assert sent.sent == 1 and sent.items >= 1
-        assert (await services.topics.send_digests(sender, email_settings)).sent == 0
+        assert (await services.digests.send(sender, email_settings)).sent == 0
 
     playlist = (await world.http.get(f"/playlists/{playlist_id}", headers=bearer(tokens))).json()
     added = playlist["items"][before:]
@@ -551,7 +549,7 @@ def test_vector_index_is_built_above_the_threshold_and_rebuilt_when_stale(
     import lancedb
     import pyarrow as pa
 
-    from core.search.indexes import maintain
+    from tellmemore.index import maintain
 
     rng = np.random.default_rng(7)
 

@@ -14,12 +14,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pytest
 
-from core.lance import connect
-from core.search.filters import sql_string
-from core.settings import LanceSettings, S3Settings
 from models.types import Chapter, ModelRef, RetrievalSegment, Summary
-from processing.lance_tables import retry_on_conflict
-from processing.segment_store import EpisodeMeta, SegmentStore
+from tellmemore.index import EpisodeMeta, SegmentStore, connect, retry_on_conflict, sql_string
+from tellmemore.settings import LanceSettings, S3Settings
 
 DIM = 32
 SEGMENTER = ModelRef("segmenter", "passages", "3")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.settings import Settings
+from tellmemore.settings import Settings
 
 
 def cli_env(settings: Settings) -> dict[str, str]:

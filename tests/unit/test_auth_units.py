@@ -8,11 +8,15 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from core.auth.passwords import PasswordHasher, check_password_rules
-from core.auth.tokens import AccessTokens, refresh_token_digest
-from core.errors import CatalogError
-from core.logs import mask_email, scrub
-from core.settings import AuthSettings
+from tellmemore.accounts import (
+    AccessTokens,
+    PasswordHasher,
+    check_password_rules,
+    refresh_token_digest,
+)
+from tellmemore.errors import CatalogError
+from tellmemore.logs import mask_email, scrub
+from tellmemore.settings import AuthSettings
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -11,12 +11,13 @@ import pytest
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environment
 from typer.main import get_command
 
-from core.search.spaces import index_for
-from core.settings import EmbedderSettings, Settings
+from models.settings import EmbedderSettings
 from models.types import ModelRef, RetrievalSegment
 from pipelines.cli import app
 from pipelines.plan import ALL_STAGES, Plan, PlanError, Stage, TargetModels, parse_stages
 from pipelines.rows import Item, from_table, segments_from_json, segments_to_json, to_table
+from tellmemore.index import index_for
+from tellmemore.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 JOB = ROOT / "cluster" / "base" / "rayjob-backfill.yaml"

@@ -10,15 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from core.demo import render_demo_feed
-from core.demo.scripts import DEMO_SCRIPTS
-from core.feeds.parse import parse_feed
-from core.feeds.values import parse_duration
 from models.audio import probe
 from models.evaluation import normalize_words
 from models.transcripts import parse_transcript
+from tellmemore.catalog import parse_duration, parse_feed
+from tellmemore.ops import DEMO_SCRIPTS, render_demo_feed
 
-DEMO = Path(__file__).resolve().parents[2] / "core" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "tellmemore" / "ops" / "demo"
 BASE = "http://demo.test/"
 FEED = parse_feed(render_demo_feed(BASE), url=BASE + "demo/feed.xml")
 EPISODES = {e.guid or "": e for e in FEED.episodes}

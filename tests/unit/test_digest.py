@@ -6,9 +6,15 @@ import re
 
 import pytest
 
-from core.email import DigestEntry, DigestItem, EmailMessage, format_timestamp, render_digest
-from core.email.digest import digest_subject
-from core.settings import EmailSettings
+from tellmemore.notify import (
+    DigestEntry,
+    DigestItem,
+    EmailMessage,
+    digest_subject,
+    format_timestamp,
+    render_digest,
+)
+from tellmemore.settings import EmailSettings
 
 SETTINGS = EmailSettings(public_base_url="https://tmm.example/app/")
 

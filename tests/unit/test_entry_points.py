@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app as tmm
+from cli.main import app as tmm
 from serve_apps.local import app as tmm_serve
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from core import metrics
 from serve_apps import kuberay
+from tellmemore import metrics
 from tests.support import monitoring
 
 # The design's thresholds: (alert, severity, comparison in the rule's expression).

@@ -7,9 +7,8 @@ from uuid import uuid4
 
 import pytest
 
-from core.domain import Podcast
-from core.errors import CatalogError
-from core.opml import parse_opml, render_opml
+from tellmemore.catalog import Podcast, parse_opml, render_opml
+from tellmemore.errors import CatalogError
 
 
 def test_nested_folders_and_attribute_spellings() -> None:

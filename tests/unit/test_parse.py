@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import FeedError
-from core.feeds.parse import parse_feed, repair_xml
+from tellmemore.catalog import parse_feed, repair_xml
+from tellmemore.errors import FeedError
 
 FEEDS = Path(__file__).parent.parent / "fixtures" / "feeds"
 

@@ -11,9 +11,14 @@ from datetime import UTC, datetime
 import pytest
 from defusedxml import ElementTree as SafeET
 
-from core import playlist_export as export
-from core.db.history import WHOLE_EPISODE, merge_ranges
-from core.playlists import Playlist, PlaylistItem, is_heard
+from tellmemore.playlists import (
+    WHOLE_EPISODE,
+    Playlist,
+    PlaylistItem,
+    export,
+    is_heard,
+    merge_ranges,
+)
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PODCAST_NS = "{https://podcastindex.org/namespace/1.0}"

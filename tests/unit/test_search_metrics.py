@@ -16,13 +16,7 @@ from typing import Any
 
 import pytest
 
-from core.search.metrics import (
-    dcg_at_k,
-    load_eval_set,
-    mean,
-    ndcg_at_k,
-    recall_at_k,
-)
+from tellmemore.research import dcg_at_k, load_eval_set, mean, ndcg_at_k, recall_at_k
 
 LOG2_3 = math.log2(3)
 GRADED = {"a": 2, "b": 1}
@@ -112,7 +106,7 @@ def test_mean() -> None:
 
 # --- the shipped eval set -----------------------------------------------------------------
 
-PACKAGED = resources.files("core.demo").joinpath("search_eval")
+PACKAGED = resources.files("tellmemore.research").joinpath("search_eval")
 
 
 def test_the_shipped_eval_set_loads_and_has_its_shape() -> None:

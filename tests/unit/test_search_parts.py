@@ -6,11 +6,17 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from core.search.filters import where_clause
-from core.search.fusion import maximal_marginal_relevance, reciprocal_rank_fusion
-from core.search.highlight import highlight, marked_html, query_terms, sentences
-from core.search.tellmemore import covered_fraction
-from core.search.types import SearchFilters
+from tellmemore.search import (
+    SearchFilters,
+    covered_fraction,
+    highlight,
+    marked_html,
+    maximal_marginal_relevance,
+    query_terms,
+    reciprocal_rank_fusion,
+    sentences,
+    where_clause,
+)
 
 
 def test_rrf_rewards_agreement_and_keeps_first_seen_order_on_ties() -> None:
@@ -130,7 +136,7 @@ def test_covered_fraction(heard: list[tuple[float, float]], expected: float) -> 
 
 
 def test_relative_score_fusion_keeps_score_gaps() -> None:
-    from core.search.fusion import relative_score_fusion
+    from tellmemore.search import relative_score_fusion
 
     semantic = {"a": 0.80, "b": 0.79, "c": 0.20}
     fulltext = {"c": 12.0, "a": 1.0, "d": 0.5}  # one decisive exact match

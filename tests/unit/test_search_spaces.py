@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from core.search.spaces import ActiveIndex, SearchIndex, index_for, space_of, with_runtime
-from core.settings import EmbedderSettings
+from models.settings import EmbedderSettings
+from tellmemore.index import ActiveIndex, SearchIndex, index_for, space_of, with_runtime
 
 
 def test_the_default_space_keeps_the_historical_table_names() -> None:

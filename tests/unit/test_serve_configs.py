@@ -19,9 +19,9 @@ from ray.serve.config import ProxyLocation
 from ray.serve.deployment import Application, Deployment
 from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
 
-from core.settings import ApiSettings
 from serve_apps.builder import APP_NAME, LLM_APP_NAME, AppOptions
 from serve_apps.configs import build_applications, load_serve_config
+from tellmemore.settings import ApiSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "cluster" / "serve" / "local.yaml"

@@ -9,10 +9,10 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
-from core.cache import CallBudget, TTLCache
-from core.errors import CatalogError
-from core.paging import Cursor
-from core.settings import load_settings
+from tellmemore.catalog import CallBudget, TTLCache
+from tellmemore.errors import CatalogError
+from tellmemore.settings import load_settings
+from tellmemore.storage import Cursor
 
 
 class Clock:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import FeedError
-from core.feeds.urls import check_host_allowed, enclosure_identity, parse_http_url, url_key
+from tellmemore.catalog import check_host_allowed, enclosure_identity, parse_http_url, url_key
+from tellmemore.errors import FeedError
 
 
 def test_enclosure_identity_ignores_tokens_and_tracking_prefixes() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.feeds.values import (
+from tellmemore.catalog import (
     clean_text,
     html_to_text,
     parse_duration,

@@ -1,0 +1,68 @@
+"""``tmm local``: PostgreSQL, Redis and S3 for development and tests: reach running ones, or
+start private ones under ``STATE_DIR`` and stop only those."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import STATE_DIR, load_cli_settings
+from tellmemore.ops import (
+    LocalServiceError,
+    ensure_postgres,
+    ensure_redis,
+    ensure_s3,
+    stop_private_postgres,
+    stop_private_redis,
+    stop_private_s3,
+)
+
+app = typer.Typer(help="Local services for development and tests.", no_args_is_help=True)
+
+
+@app.command("up")
+def local_up(
+    env_file: Annotated[Path | None, typer.Option(help="Write the settings to use here")] = None,
+) -> None:
+    """Reach PostgreSQL, Redis and S3, or install and start private ones (127.0.0.1 only)."""
+    settings = load_cli_settings()
+    try:
+        target = ensure_postgres(settings.database.url, STATE_DIR.resolve())
+        redis_url = ensure_redis(settings.redis.url, STATE_DIR.resolve())
+        s3 = settings.s3
+        s3_url = (
+            ensure_s3(s3.endpoint_url, s3.access_key_id, s3.secret_access_key.get_secret_value(),
+                      STATE_DIR.resolve())
+            if s3.endpoint_url
+            else None
+        )  # fmt: skip
+    except LocalServiceError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    where = "started a private server" if target.started_here else "using the running server"
+    typer.echo(f"postgres: {where} at {target.url}", err=True)
+    typer.echo(f"redis: {redis_url}", err=True)
+    typer.echo(f"s3: {s3_url or 'AWS'}", err=True)
+    if env_file is not None:
+        env_file.parent.mkdir(parents=True, exist_ok=True)
+        lines = [f"TMM_DATABASE__URL={target.url}", f"TMM_REDIS__URL={redis_url}"]
+        if s3_url:
+            lines.append(f"TMM_S3__ENDPOINT_URL={s3_url}")
+        env_file.write_text("\n".join(lines) + "\n")
+
+
+@app.command("down")
+def local_down() -> None:
+    """Stop the services `local up` started (never anything else)."""
+    stopped = [
+        name
+        for name, stop in (
+            ("PostgreSQL", stop_private_postgres),
+            ("Redis", stop_private_redis),
+            ("S3", stop_private_s3),
+        )
+        if stop(STATE_DIR.resolve())
+    ]
+    typer.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing of ours was running")

@@ -1,1 +1,0 @@
-"""Accounts: password hashing, access and refresh tokens, and the account service."""

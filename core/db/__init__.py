@@ -1,1 +1,0 @@
-"""PostgreSQL: the connection pool, versioned migrations and the catalog's repositories."""

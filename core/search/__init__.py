@@ -1,1 +1,0 @@
-"""Search over processed episodes: hybrid retrieval, caching, indexes and "tell me more"."""

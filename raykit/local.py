@@ -1,0 +1,62 @@
+"""A private local Ray cluster on loopback, for ``tmm-serve run``, ``tmm-batch`` and the tests.
+
+``address="local"`` never attaches to someone else's cluster; the environment below is what
+Ray's processes read when they start.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+# Ray reads these when its processes start: no usage reporting, no token auth on a loopback
+# cluster, gRPC servers kept on loopback, and Serve's throughput-optimized proxy path.
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    url: str
+    llm_url: str
+
+
+def set_ray_env() -> None:
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def start_ray(
+    *, num_cpus: int, object_store_mb: int = 512, dashboard_port: int | None = None
+) -> None:
+    """A private local Ray cluster on loopback (``address="local"`` never attaches elsewhere);
+    with ``dashboard_port``, its dashboard and Ray Job server listen there (127.0.0.1)."""
+    set_ray_env()
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        include_dashboard=dashboard_port is not None,
+        dashboard_host="127.0.0.1",
+        dashboard_port=dashboard_port,
+        object_store_memory=object_store_mb * 2**20,
+        _node_ip_address="127.0.0.1",
+        configure_logging=False,
+        log_to_driver=False,
+    )
+
+
+def metrics_url() -> str:
+    """The local node's Ray metrics endpoint: Prometheus text with the application's metrics
+    (``ray_tmm_*``) and Ray's own, the endpoint a Prometheus would scrape."""
+    import ray
+
+    node = ray.nodes()[0]  # type: ignore[no-untyped-call]
+    return f"http://127.0.0.1:{node['MetricsExportPort']}/metrics"

@@ -1,0 +1,23 @@
+"""Accounts: users and their passwords, access and refresh tokens, sessions, subscriptions, and
+the rate limits that protect them."""
+
+from tellmemore.accounts.auth import AuthService, Principal
+from tellmemore.accounts.passwords import PasswordHasher, check_password_rules
+from tellmemore.accounts.ratelimit import Decision, LimiterUnavailable, RateLimiter
+from tellmemore.accounts.service import Accounts
+from tellmemore.accounts.tokens import AccessTokens, refresh_token_digest
+from tellmemore.accounts.types import TokenPair
+
+__all__ = [
+    "AccessTokens",
+    "Accounts",
+    "AuthService",
+    "Decision",
+    "LimiterUnavailable",
+    "PasswordHasher",
+    "Principal",
+    "RateLimiter",
+    "TokenPair",
+    "check_password_rules",
+    "refresh_token_digest",
+]

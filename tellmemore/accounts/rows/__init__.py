@@ -1,0 +1,3 @@
+"""SQL for users, sessions, refresh tokens and subscriptions."""
+
+__all__ = ["subscriptions", "users"]

@@ -1,0 +1,129 @@
+"""URL rules: which URLs we will fetch, how two spellings of one feed compare, and how an
+enclosure URL becomes a stable episode identity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import re
+import socket
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from tellmemore.errors import ErrorKind, FeedError
+
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+MAX_URL_LENGTH = 2048
+
+# Analytics services that wrap enclosure URLs as a path prefix. Publishers add, swap and drop
+# them over a show's life, so identity ignores them; the rest of the URL is the real file.
+_TRACKING_PREFIXES = re.compile(
+    r"""^(?:
+        (?:www\.)?podtrac\.com/pts/redirect\.[a-z0-9]+/
+      | dts\.podtrac\.com/redirect\.[a-z0-9]+/
+      | chtbl\.com/track/[^/]+/
+      | chrt\.fm/track/[^/]+/
+      | pdst\.fm/e/
+      | op3\.dev/e(?:,[^/]*)?/
+      | pfx\.vpixl\.com/[^/]+/
+      | arttrk\.com/p/[^/]+/
+      | mgln\.ai/e/[^/]+/
+      | verifi\.podscribe\.com/rss/p/
+      | prfx\.byspotify\.com/e/
+      | prefix\.up\.audio/s/
+      | growx\.podkite\.com/[^/]+/[^/]+/
+    )""",
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def parse_http_url(url: str) -> SplitResult:
+    """Split ``url`` and insist it is an absolute http(s) URL with a host."""
+    url = url.strip()
+    if not url:
+        raise FeedError("url_invalid", "The URL is empty.")
+    if len(url) > MAX_URL_LENGTH:
+        raise FeedError("url_invalid", f"The URL is longer than {MAX_URL_LENGTH} characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a malformed port
+    except ValueError as exc:
+        raise FeedError("url_invalid", f"The URL cannot be parsed: {exc}.") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
+        shown = scheme or "no scheme"
+        raise FeedError(
+            "url_scheme_not_allowed",
+            f"Only http and https URLs can be fetched, not {shown}.",
+            details={"scheme": scheme},
+        )
+    if not parts.hostname:
+        raise FeedError("url_invalid", "The URL has no host name.")
+    if port == 0:
+        raise FeedError("url_invalid", "The URL names port 0.")
+    return parts
+
+
+def url_key(url: str) -> str:
+    """A comparison key for feed URLs: scheme and host case-folded, default port and fragment
+    dropped. Path and query are kept because feeds really differ by them (``?format=rss``)."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(scheme)
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, parts.query, ""))
+
+
+def enclosure_identity(url: str) -> str:
+    """A stable identity for an episode from its enclosure URL.
+
+    Query strings carry signed tokens and tracking ids that change per fetch, and analytics
+    prefixes come and go, so neither may decide identity. What remains (host and path of the
+    real file) is hashed to keep keys short.
+    """
+    parts = urlsplit(url.strip())
+    rest = f"{(parts.hostname or '').lower()}{parts.path}"
+    while True:
+        stripped = _TRACKING_PREFIXES.sub("", rest, count=1)
+        if stripped == rest:
+            break
+        rest = stripped
+    rest = rest.lstrip("/")
+    return "enc:" + hashlib.sha256(rest.encode()).hexdigest()[:32]
+
+
+def _forbidden_address(addr: str) -> bool:
+    ip = ipaddress.ip_address(addr.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+async def check_host_allowed(parts: SplitResult, *, allow_private: bool) -> None:
+    """Refuse hosts that resolve to loopback, private, link-local or reserved addresses.
+
+    Every address the name resolves to is checked, since a client may connect to any of them.
+    Redirect targets go through this again hop by hop.
+    """
+    if allow_private:
+        return
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FeedError(
+            "feed_unreachable", f"The host {host!r} could not be resolved.", ErrorKind.INVALID
+        ) from exc
+    addresses = {str(info[4][0]) for info in infos}
+    if any(_forbidden_address(a) for a in addresses):
+        raise FeedError(
+            "url_host_forbidden",
+            f"The host {host!r} is a local or private address, which this server does not fetch.",
+            details={"host": host},
+        )

@@ -1,0 +1,3 @@
+"""SQL for playlists, their items and the listening history."""
+
+__all__ = ["history", "playlists"]

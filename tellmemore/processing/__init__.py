@@ -1,0 +1,41 @@
+"""Processing one episode: download, transcribe, segment, summarize, embed, store.
+
+Plain Python (no Ray): the Serve app's processor deployment and the batch pipelines wire these
+same steps to their model replicas or actors through the small interfaces in
+:mod:`tellmemore.processing.ports`.
+"""
+
+from tellmemore.processing.download import (
+    DownloadLimits,
+    delete_staged,
+    download_enclosure,
+    sniff_audio_type,
+    stage_audio,
+)
+from tellmemore.processing.episode import EpisodeProcessor, audio_prefix, error_of, transcript_key
+from tellmemore.processing.errors import ProcessingError
+from tellmemore.processing.jobs import EpisodeJobs, make_queue
+from tellmemore.processing.ports import Embed, Models
+from tellmemore.processing.publisher import publisher_transcript
+from tellmemore.processing.upkeep import Upkeep
+from tellmemore.processing.worker import EpisodeWorker
+
+__all__ = [
+    "DownloadLimits",
+    "Embed",
+    "EpisodeJobs",
+    "EpisodeProcessor",
+    "EpisodeWorker",
+    "Models",
+    "ProcessingError",
+    "Upkeep",
+    "audio_prefix",
+    "delete_staged",
+    "download_enclosure",
+    "error_of",
+    "make_queue",
+    "publisher_transcript",
+    "sniff_audio_type",
+    "stage_audio",
+    "transcript_key",
+]
