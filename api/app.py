@@ -31,6 +31,7 @@ from models.embedder import LocalTextEmbedder
 from tellmemore.clock import Clock, utc_now
 from tellmemore.search import TextEmbedder
 from tellmemore.settings import Settings
+from tellmemore.storage import model_artifacts
 from tellmemore.wiring import open_services
 
 
@@ -44,7 +45,9 @@ def create_app(
     token expiry can be tested without waiting. Search embeds queries with ``text_embedder``
     (the Serve ingress passes its embedder deployment); by default the model is loaded in this
     process on the first search."""
-    embedder = text_embedder or LocalTextEmbedder(settings.models.embedder)
+    embedder = text_embedder or LocalTextEmbedder(
+        settings.models.embedder, artifacts=model_artifacts(settings.s3, settings.models)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

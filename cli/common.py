@@ -52,8 +52,12 @@ def run_job(
         embedder = None
         if search:
             from models.embedder import LocalTextEmbedder
+            from tellmemore.storage import model_artifacts
 
-            embedder = LocalTextEmbedder(settings.models.embedder)
+            embedder = LocalTextEmbedder(
+                settings.models.embedder,
+                artifacts=model_artifacts(settings.s3, settings.models),
+            )
         async with open_services(settings, wait_for_db=True, text_embedder=embedder) as services:
             return await job(services)
 

@@ -18,6 +18,7 @@ from tellmemore.ops import (
     stop_private_redis,
     stop_private_s3,
 )
+from tellmemore.ops.local_services import local_s3_keys
 
 app = typer.Typer(help="Local services for development and tests.", no_args_is_help=True)
 
@@ -26,18 +27,27 @@ app = typer.Typer(help="Local services for development and tests.", no_args_is_h
 def local_up(
     env_file: Annotated[Path | None, typer.Option(help="Write the settings to use here")] = None,
 ) -> None:
-    """Reach PostgreSQL, Redis and S3, or install and start private ones (127.0.0.1 only)."""
+    """Reach PostgreSQL, Redis and S3, or install and start private ones (127.0.0.1 only).
+
+    The env file gets the S3 keys too (the configured ones, else the local server's development
+    pair): the settings have no default keys, so the app and the tests read them from there.
+    """
     settings = load_cli_settings()
+    if settings.environment == "production":
+        typer.secho("error: `tmm local up` is for development and tests, not production "
+                    "(TMM_ENVIRONMENT=production)", fg="red", err=True)  # fmt: skip
+        raise typer.Exit(1)
+    s3 = settings.s3
+    keys = s3.static_keys()
+    access_key, secret_key = local_s3_keys(*(keys or (None, None)))
     try:
         target = ensure_postgres(settings.database.url, STATE_DIR.resolve())
         redis_url = ensure_redis(settings.redis.url, STATE_DIR.resolve())
-        s3 = settings.s3
         s3_url = (
-            ensure_s3(s3.endpoint_url, s3.access_key_id, s3.secret_access_key.get_secret_value(),
-                      STATE_DIR.resolve())
+            ensure_s3(s3.endpoint_url, access_key, secret_key, STATE_DIR.resolve())
             if s3.endpoint_url
             else None
-        )  # fmt: skip
+        )
     except LocalServiceError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
@@ -49,7 +59,8 @@ def local_up(
         env_file.parent.mkdir(parents=True, exist_ok=True)
         lines = [f"TMM_DATABASE__URL={target.url}", f"TMM_REDIS__URL={redis_url}"]
         if s3_url:
-            lines.append(f"TMM_S3__ENDPOINT_URL={s3_url}")
+            lines += [f"TMM_S3__ENDPOINT_URL={s3_url}", f"TMM_S3__ACCESS_KEY_ID={access_key}",
+                      f"TMM_S3__SECRET_ACCESS_KEY={secret_key}"]  # fmt: skip
         env_file.write_text("\n".join(lines) + "\n")
 
 

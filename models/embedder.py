@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from models.artifacts import ModelArtifacts, local_model
 from models.errors import ModelError
 from models.registry import embedder_path, model_ref
 from models.settings import EmbedderSettings
@@ -23,13 +24,16 @@ from models.types import Embeddings, ModelRef
 
 
 class Embedder:
-    def __init__(self, settings: EmbedderSettings) -> None:
-        # Never reach for a model hub at run time; packaged or prepared models only.
+    def __init__(
+        self, settings: EmbedderSettings, *, artifacts: ModelArtifacts | None = None
+    ) -> None:
+        """``artifacts`` fetches the model when ``settings.model`` is an artifact URI."""
+        # Never reach for a model hub at run time; packaged, prepared or fetched models only.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
         self._settings = settings
-        path = embedder_path(settings.model)
+        path = embedder_path(local_model(settings.model, artifacts))
         if not Path(path).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
             raise ModelError(f"No embedding model at {path!r}.", code="model_unavailable")
         self._model = SentenceTransformer(path, device=settings.device)
@@ -64,8 +68,11 @@ class Embedders:
     process follows a switch-over to an index built in another space without a restart.
     ``settings`` gives the device and batch size, and the space used when none is named."""
 
-    def __init__(self, settings: EmbedderSettings) -> None:
+    def __init__(
+        self, settings: EmbedderSettings, *, artifacts: ModelArtifacts | None = None
+    ) -> None:
         self._settings = settings
+        self._artifacts = artifacts
         self._models: dict[tuple[str, str, str], Embedder] = {}
         self._lock = threading.Lock()
 
@@ -78,7 +85,8 @@ class Embedders:
                 model = Embedder(
                     self._settings.model_copy(
                         update={"model": key[0], "query_prefix": key[1], "passage_prefix": key[2]}
-                    )
+                    ),
+                    artifacts=self._artifacts,
                 )
                 self._models[key] = model
             return model
@@ -91,8 +99,10 @@ class LocalTextEmbedder:
     The model loads on first use, in a worker thread, so a server starts (and answers
     ``/health``) without waiting for it."""
 
-    def __init__(self, settings: EmbedderSettings) -> None:
-        self._models = Embedders(settings)
+    def __init__(
+        self, settings: EmbedderSettings, *, artifacts: ModelArtifacts | None = None
+    ) -> None:
+        self._models = Embedders(settings, artifacts=artifacts)
 
     @property
     def model_id(self) -> str:

@@ -1,8 +1,8 @@
 """Where each model's files are: packaged defaults, prepared folders, or names for a model hub.
 
 Nothing here downloads: packaged models come from PyPI wheels, prepared ones are built once by
-``tmm models prepare``, and anything else is passed through as a name for production images
-that can reach a hub.
+``tmm models prepare``, artifact URIs are fetched by :mod:`models.artifacts` before these
+functions see them, and anything else is passed through as a name.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
+from models.artifacts import artifact_identity
 from models.errors import ModelUnavailable
 from models.types import ModelRef
 
@@ -68,4 +69,13 @@ def folder_digest(path: str) -> str:
 
 
 def model_ref(kind: str, name: str, path: str) -> ModelRef:
+    """Which model ``path`` holds. An artifact (its pinned URI, or the folder it was fetched
+    into) is named by its published name and versioned by its manifest digest, so the id a
+    batch plan computes from the URI equals the one the loaded model records. A URI without a
+    digest raises :class:`~models.artifacts.ArtifactUnresolved`: pin it first
+    (``ModelArtifacts.pin``), or load the model, whose fetched folder names the digest it got."""
+    artifact = artifact_identity(path)
+    if artifact is not None:
+        return ModelRef(kind=kind, name=artifact.name,  # type: ignore[arg-type]
+                        version=artifact.digest[:12])  # fmt: skip
     return ModelRef(kind=kind, name=name, version=folder_digest(path))  # type: ignore[arg-type]

@@ -3,17 +3,19 @@ which model each stage loads, on what device, and with which limits."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
 class WhisperSettings(BaseModel):
     """Speech recognition (faster-whisper / CTranslate2)."""
 
-    # "tiny.en" (packaged, default), "base" (assembled by `tmm models prepare`), a folder, or
-    # a model-hub name such as "large-v3" where the hub is reachable (production images).
+    # "tiny.en" (packaged, default), "base" (assembled by `tmm models prepare`), a folder, an
+    # artifact URI s3://<bucket>/models/<name>/<digest> (`tmm models publish`; production), or
+    # a model-hub name where a hub is reachable.
     model: str = "tiny.en"
     device: str = "cpu"
     compute_type: str = "int8"
@@ -33,7 +35,7 @@ class WhisperSettings(BaseModel):
 class EmbedderSettings(BaseModel):
     """Sentence embeddings (sentence-transformers)."""
 
-    # "all-MiniLM-L6-v2" (packaged, default), a folder, or a hub name.
+    # "all-MiniLM-L6-v2" (packaged, default), a folder, an artifact URI, or a hub name.
     model: str = "all-MiniLM-L6-v2"
     device: str = "cpu"
     batch_size: int = Field(default=32, ge=1, le=1024)
@@ -45,8 +47,9 @@ class EmbedderSettings(BaseModel):
 class LLMSettings(BaseModel):
     """The summarizer's LLM: in-process vLLM for batch jobs, or any OpenAI-compatible endpoint."""
 
-    # "smollm2-135m" (converted from the packaged GGUF by `tmm models prepare`), a folder,
-    # or a hub name (production: a 7-8B instruct model).
+    # "smollm2-135m" (converted from the packaged GGUF by `tmm models prepare`), a folder, an
+    # artifact URI (production: a 7-8B instruct model published with `tmm models publish`;
+    # ray.serve.llm downloads it itself), or a hub name.
     model: str = "smollm2-135m"
     backend: Literal["vllm", "openai"] = "vllm"
     base_url: str = "http://127.0.0.1:8000/v1"  # for backend="openai"
@@ -62,11 +65,31 @@ class LLMSettings(BaseModel):
     enforce_eager: bool = True
 
 
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/tellmemore/models`` (else ``~/.cache/...``): absolute and node-local."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser().absolute() / "tellmemore" / "models"
+
+
 class ModelSettings(BaseModel):
     """The ML models and where prepared model files live."""
 
     dir: Path = Path(".local/models")
+    # Where artifacts fetched from object storage are kept on each node (one download per node,
+    # shared by its replicas and actors). Absolute: Ray workers do not share a working folder.
+    cache_dir: Path = Field(default_factory=default_cache_dir)
     whisper: WhisperSettings = WhisperSettings()
     embedder: EmbedderSettings = EmbedderSettings()
     llm: LLMSettings = LLMSettings()
     allow_video: bool = False  # video enclosures are refused unless this is set
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        value = value.expanduser()
+        if not value.is_absolute():
+            raise ValueError(
+                f"must be an absolute path (got {str(value)!r}): each Ray worker resolves a "
+                "relative one against its own working folder"
+            )
+        return value

@@ -15,6 +15,7 @@ from typing import Any
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from models import audio
+from models.artifacts import ModelArtifacts, local_model
 from models.errors import ModelError
 from models.registry import model_ref, whisper_path
 from models.settings import WhisperSettings
@@ -22,9 +23,16 @@ from models.types import ModelRef, Transcript, TranscriptSegment, Word
 
 
 class WhisperTranscriber:
-    def __init__(self, settings: WhisperSettings, models_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: WhisperSettings,
+        models_dir: Path,
+        *,
+        artifacts: ModelArtifacts | None = None,
+    ) -> None:
+        """``artifacts`` fetches the model when ``settings.model`` is an artifact URI."""
         self._settings = settings
-        path = whisper_path(settings.model, models_dir)
+        path = whisper_path(local_model(settings.model, artifacts), models_dir)
         self._model = WhisperModel(
             path,
             device=settings.device,

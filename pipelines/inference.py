@@ -35,7 +35,7 @@ from pipelines.rows import (
 from tellmemore.index import SearchIndex, with_runtime
 from tellmemore.processing import ProcessingError
 from tellmemore.settings import Settings
-from tellmemore.storage import ObjectStore
+from tellmemore.storage import ObjectStore, model_artifacts
 
 
 class Transcribe:
@@ -43,7 +43,11 @@ class Transcribe:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._whisper = WhisperTranscriber(settings.models.whisper, settings.models.dir)
+        self._whisper = WhisperTranscriber(
+            settings.models.whisper,
+            settings.models.dir,
+            artifacts=model_artifacts(settings.s3, settings.models),
+        )
         self._objects = ObjectStore(settings.s3)
 
     def __call__(self, table: pa.Table) -> pa.Table:
@@ -95,6 +99,9 @@ class Summarize:
 
     def __init__(self, settings: Settings) -> None:
         llm = settings.models.llm
+        if llm.backend == "vllm":  # in-process engine: an artifact URI becomes the cached folder
+            artifacts = model_artifacts(settings.s3, settings.models)
+            llm = llm.model_copy(update={"model": artifacts.local(llm.model)})
         self._summarizer = Summarizer(
             make_backend(llm, settings.models.dir), max_output_tokens=llm.max_output_tokens
         )
@@ -114,7 +121,10 @@ class Embed:
     embedding space."""
 
     def __init__(self, settings: Settings, target: SearchIndex) -> None:
-        self._model = Embedder(with_runtime(target, settings.models.embedder))
+        self._model = Embedder(
+            with_runtime(target, settings.models.embedder),
+            artifacts=model_artifacts(settings.s3, settings.models),
+        )
 
     def __call__(self, table: pa.Table) -> pa.Table:
         items = from_table(table)

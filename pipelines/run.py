@@ -34,6 +34,7 @@ from tellmemore.index import SearchIndex, index_for, registry
 from tellmemore.index import connect as lance_connect
 from tellmemore.metrics import BATCH_PLANNED
 from tellmemore.settings import Settings
+from tellmemore.storage import model_artifacts, pinned_models
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -97,10 +98,19 @@ def target_models(settings: Settings) -> TargetModels:
     )  # fmt: skip
 
 
+def pinned(settings: Settings) -> Settings:
+    """``settings`` with every model artifact named without a digest pinned to its promoted
+    version, once per run: the plan's model ids and every actor then name the same weights
+    even if another version is promoted mid-run."""
+    return settings.model_copy(update={"models": pinned_models(settings.s3, settings.models)})
+
+
 def make_plan(settings: Settings, chosen: frozenset[Stage]) -> Plan:
+    # The index is named by the embedder setting as configured (a promoted new version of
+    # the same model stays in its index); the model ids name the exact weights.
     own = index_for(settings.models.embedder)
     active = _db(settings, registry.active)
-    plan = Plan(chosen, target_models(settings), active or own, own)
+    plan = Plan(chosen, target_models(pinned(settings)), active or own, own)
     plan.check()
     return plan
 
@@ -267,7 +277,10 @@ class BatchRun:
         from tellmemore.wiring import open_services
 
         async def main() -> None:
-            embedder = LocalTextEmbedder(self._settings.models.embedder)
+            embedder = LocalTextEmbedder(
+                self._settings.models.embedder,
+                artifacts=model_artifacts(self._settings.s3, self._settings.models),
+            )
             async with open_services(self._settings, text_embedder=embedder) as services:
                 await services.search.invalidate()
                 await services.catalog.invalidate_cache()

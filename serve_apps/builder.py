@@ -13,11 +13,12 @@ passed to every deployment explicitly.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray.serve.deployment import Application, Deployment
 
+from serve_apps.autoscaling import POLICY_PATH as QUEUE_POLICY
 from serve_apps.embedder import EmbedderDeployment
 from serve_apps.ingress import ApiIngress
 from serve_apps.llm import build_llm, llm_config, served_name
@@ -48,6 +49,29 @@ class Autoscaling(_Strict):
         return self
 
 
+class QueueAutoscaling(Autoscaling):
+    """The processor's autoscaling: on the job queue, not on requests (it receives almost none).
+
+    Replicas report the queue's runnable jobs and :class:`serve_apps.autoscaling.
+    QueueDepthPolicy` asks for one replica per ``jobs_per_replica`` of them (default: the
+    worker's ``processing.concurrency``, i.e. every replica busy), within min/max and after
+    the delays. ``target_ongoing_requests`` is not read by that policy."""
+
+    # Scaling from zero would never start: only a running replica looks at the queue.
+    min_replicas: int = Field(default=1, ge=1)
+    jobs_per_replica: float | None = Field(default=None, gt=0)
+    # The window Serve averages the reports over (replicas record every fifth of it).
+    look_back_period_s: float = Field(default=30.0, gt=0)
+
+    def as_config(self, concurrency: int) -> dict[str, Any]:
+        config = self.model_dump(exclude={"jobs_per_replica"})
+        config["policy"] = {
+            "policy_function": QUEUE_POLICY,
+            "policy_kwargs": {"jobs_per_replica": self.jobs_per_replica or float(concurrency)},
+        }
+        return config
+
+
 class DeploymentOptions(_Strict):
     """How one deployment runs: resources per replica, and a fixed count or autoscaling."""
 
@@ -74,18 +98,39 @@ class DeploymentOptions(_Strict):
         return options
 
 
+class ProcessorOptions(DeploymentOptions):
+    """The processor: a fixed count, or ``autoscaling`` on the job queue's depth."""
+
+    autoscaling: QueueAutoscaling | None = None
+
+    def as_options(self, *, concurrency: int = 2) -> dict[str, Any]:
+        options = super().as_options()
+        if self.autoscaling is not None:
+            options["autoscaling_config"] = self.autoscaling.as_config(concurrency)
+        return options
+
+
 class EmbedderOptions(DeploymentOptions):
     max_batch_size: int = Field(default=32, ge=1, le=1024)
     batch_wait_timeout_s: float = Field(default=0.01, ge=0, le=5)
 
 
 class LLMOptions(_Strict):
-    """The LLM app: on CPU a placement bundle of ``num_cpus``; on GPU an accelerator type."""
+    """The LLM app: on CPU a placement bundle of ``num_cpus``; on GPU an accelerator type.
+
+    ``device: cpu`` with an ``accelerator_type`` keeps the GPU-shaped placement (the bundle
+    asks for a sliver of ``accelerator_type:<type>``, so replicas land only on that group's
+    nodes) while the engine runs on CPU: the cluster tier's GPU nodes are resources, not
+    devices."""
 
     accelerator_type: str | None = None  # e.g. "A10G" on g5 nodes; None runs vLLM on CPU
+    device: Literal["gpu", "cpu"] = "gpu"
     num_cpus: float = Field(default=1.0, gt=0)
     min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(default=1, ge=1)
+    # How long an idle replica stays (Serve's default is 10 minutes); with min_replicas 0 the
+    # GPU node it held is released by the autoscaler's idle timeout after it goes.
+    downscale_delay_s: float = Field(default=600.0, ge=0)
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -95,7 +140,7 @@ class AppOptions(_Strict):
     ingress: DeploymentOptions = DeploymentOptions(num_cpus=0.5, max_ongoing_requests=200)
     transcriber: DeploymentOptions = DeploymentOptions(num_cpus=1.0, max_ongoing_requests=4)
     embedder: EmbedderOptions = EmbedderOptions(num_cpus=0.5, max_ongoing_requests=256)
-    processor: DeploymentOptions = DeploymentOptions(num_cpus=0.25, max_ongoing_requests=8)
+    processor: ProcessorOptions = ProcessorOptions(num_cpus=0.25, max_ongoing_requests=8)
     llm: LLMOptions = LLMOptions()
     # Where the processor reaches the LLM app; default: this node's Serve proxy.
     llm_base_url: str | None = None
@@ -119,7 +164,7 @@ def compose(settings: Settings, options: AppOptions) -> Application:
     )
     processor = (
         _deployment(Processor)
-        .options(**options.processor.as_options())
+        .options(**options.processor.as_options(concurrency=settings.processing.concurrency))
         .bind(processor_settings(settings, options), transcriber, embedder)
     )
     app: Application = (
@@ -142,9 +187,11 @@ def compose_llm(settings: Settings, options: AppOptions) -> Application:
         llm_config(
             settings,
             accelerator_type=llm.accelerator_type,
+            cpu_engine=llm.device == "cpu" or llm.accelerator_type is None,
             cpus_per_replica=llm.num_cpus,
             min_replicas=llm.min_replicas,
             max_replicas=llm.max_replicas,
+            downscale_delay_s=llm.downscale_delay_s,
             engine_kwargs=llm.engine_kwargs,
         )
     )

@@ -1,6 +1,8 @@
 """Serve config files (``cluster/serve/*.yaml``), loaded strictly and built in-process.
 
-Ray's schema ignores keys it does not declare, so a misspelt ``route_prefx`` or
+YAML itself keeps the last of two equal keys, so the file is read with
+:mod:`serve_apps.strict_yaml`, which refuses duplicates. Ray's schema ignores keys it does not
+declare, so a misspelt ``route_prefx`` or
 ``autoscaling_confg`` would deploy with defaults and nobody would know. :func:`load_serve_config`
 refuses every key that the Ray schema does not declare, at every level, and checks each
 application's ``args`` against :class:`~serve_apps.builder.AppOptions`, before Ray validates the
@@ -17,11 +19,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environment
 from pydantic import BaseModel, ValidationError
 from ray.serve.deployment import Application
 from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
 
+from serve_apps import strict_yaml
 from serve_apps.builder import AppOptions
 
 __all__ = ["build_applications", "load_serve_config"]
@@ -36,9 +38,10 @@ def load_serve_config(path: str | Path) -> ServeDeploySchema:
     """Read a Serve config file; refuse unknown keys and bad values with the key's full path.
 
     Raises ``ValueError`` naming e.g. ``applications[0].route_prefx`` or
-    ``applications[1].args.ingress.num_cpu``.
+    ``applications[1].args.ingress.num_cpu``, and :class:`~serve_apps.strict_yaml.DuplicateKeyError`
+    (a ``yaml.YAMLError``) naming the file, the key and both lines for a key given twice.
     """
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = strict_yaml.load_file(path)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a Serve config must be a mapping, got {type(data).__name__}")
     _check_keys(data, ServeDeploySchema, "")

@@ -21,6 +21,7 @@ from models.embedder import Embedders
 from models.settings import EmbedderSettings
 from models.types import Embeddings
 from tellmemore.settings import Settings
+from tellmemore.storage import model_artifacts
 
 Vector = npt.NDArray[np.float32]
 
@@ -31,7 +32,10 @@ _Item = tuple[EmbedderSettings | None, str]
 @serve.deployment(name="Embedder")
 class EmbedderDeployment:
     def __init__(self, settings: Settings) -> None:
-        self._models = Embedders(settings.models.embedder)
+        # Artifact URI settings (this space's, or another index's) are fetched into the node cache.
+        self._models = Embedders(
+            settings.models.embedder, artifacts=model_artifacts(settings.s3, settings.models)
+        )
         self._model = self._models.get()  # the configured space, loaded at start
 
     def reconfigure(self, config: dict[str, Any]) -> None:

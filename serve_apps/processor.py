@@ -3,7 +3,12 @@
 Models are reached through the other deployments' handles (Whisper chunks fan out over the
 transcriber replicas, passages are batched by the embedder) and the LLM through its
 OpenAI-compatible route. Scaling the processor scales how many episodes run at once; a replica
-that dies leaves its jobs to be reclaimed when their leases expire.
+that dies leaves its jobs to be reclaimed when their leases expire, and one that is scaled in
+hands them back unspent.
+
+Serve scales on requests, and the processor gets almost none: with ``autoscaling`` each replica
+reports the queue's runnable jobs (``record_autoscaling_stats``) and
+:class:`serve_apps.autoscaling.QueueDepthPolicy` turns them into a replica count.
 """
 
 from __future__ import annotations
@@ -24,10 +29,13 @@ from models.summarizer.backends import OpenAIChat
 from models.summarizer.summarizer import Summarizer
 from models.types import Embeddings, RetrievalSegment, Summary, Transcript
 from raykit.metrics import install as install_metrics
+from serve_apps.autoscaling import RUNNABLE_JOBS
 from serve_apps.handles import DeploymentTextEmbedder
 from tellmemore.logs import configure_logging
 from tellmemore.processing import Models
+from tellmemore.processing.jobs import PROCESS_EPISODE
 from tellmemore.settings import Settings
+from tellmemore.storage.jobs import Backlog
 from tellmemore.wiring import open_processing
 
 log = logging.getLogger(__name__)
@@ -64,17 +72,27 @@ class Processor:
         if settings.processing.worker_enabled:
             self._loop = asyncio.create_task(self._worker.run())
             self._upkeep_loop = asyncio.create_task(self._upkeep.run())
+        self._backlog: Backlog | None = None
         self._metrics_loop = asyncio.create_task(self._publish_queue_metrics())
 
     async def _publish_queue_metrics(self) -> None:
-        """Queue depth and dead letters as gauges, every ``processing.metrics_interval_s``
-        (each replica publishes the same table-wide figures; dashboards take the max)."""
+        """Queue depth and dead letters as gauges, and the runnable jobs autoscaling reads,
+        every ``processing.metrics_interval_s`` (each replica publishes the same table-wide
+        figures; dashboards and the policy take the max)."""
         while True:
             try:
                 await self._queue.publish_depth()
+                self._backlog = await self._queue.backlog(PROCESS_EPISODE)
             except Exception:
                 log.warning("could not read the job queue's depth", exc_info=True)
             await asyncio.sleep(self._settings.processing.metrics_interval_s)
+
+    async def record_autoscaling_stats(self) -> dict[str, float]:
+        """Serve's custom autoscaling metric: the queue's runnable jobs as last read (nothing
+        until the first read, so a starting replica does not report an empty queue)."""
+        if self._backlog is None:
+            return {}
+        return {RUNNABLE_JOBS: float(self._backlog.runnable)}
 
     async def _transcribe(self, samples: npt.NDArray[np.float32], offset_s: float) -> Transcript:
         result: Transcript = await self._transcriber.transcribe.remote(samples, offset_s)
@@ -99,6 +117,7 @@ class Processor:
             "worker": self._worker.name,
             "processed": self._worker.processed,
             "failed": self._worker.failed,
+            "runnable_jobs": None if self._backlog is None else self._backlog.runnable,
         }
 
     async def maintain_indexes(self) -> list[dict[str, Any]]:

@@ -12,12 +12,18 @@ from ray import serve
 from models.types import Transcript
 from models.whisper import WhisperTranscriber
 from tellmemore.settings import Settings
+from tellmemore.storage import model_artifacts
 
 
 @serve.deployment(name="Transcriber")
 class Transcriber:
     def __init__(self, settings: Settings) -> None:
-        self._model = WhisperTranscriber(settings.models.whisper, settings.models.dir)
+        # An artifact URI setting is fetched into this node's cache (once per node) first.
+        self._model = WhisperTranscriber(
+            settings.models.whisper,
+            settings.models.dir,
+            artifacts=model_artifacts(settings.s3, settings.models),
+        )
         # One decode at a time per replica: CTranslate2 already uses every core it is given.
         self._lock = asyncio.Lock()
 

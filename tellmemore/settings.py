@@ -135,11 +135,38 @@ class S3Settings(BaseModel):
     # None means AWS itself; locally a real S3-protocol server (SeaweedFS) on loopback.
     endpoint_url: str | None = "http://127.0.0.1:8333"
     region: str = "us-east-1"
-    access_key_id: str = "tmm-local"
-    secret_access_key: SecretStr = SecretStr("tmm-local-secret")
+    # Static keys, both or neither. Unset, boto3 and Lance use AWS's default credential chain
+    # (IRSA / EKS Pod Identity, an instance profile, ~/.aws, AWS_* variables): production on an
+    # IAM role sets none. The local SeaweedFS's keys come from .local/services.env, which
+    # `tmm local up` writes; there are no built-in development keys to fall back to.
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
     bucket: str = Field(default="tellmemore", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     connect_timeout_s: float = Field(default=3.0, gt=0)
     read_timeout_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _keys_in_pairs(self) -> Self:
+        """An empty value (an empty Secret entry) counts as unset; one key without the other
+        is a mistake that would otherwise surface as a confusing signature error."""
+        if self.endpoint_url == "":  # an empty Secret entry: AWS itself
+            self.endpoint_url = None
+        if self.access_key_id == "":
+            self.access_key_id = None
+        if self.secret_access_key is not None and not self.secret_access_key.get_secret_value():
+            self.secret_access_key = None
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError(
+                "set both TMM_S3__ACCESS_KEY_ID and TMM_S3__SECRET_ACCESS_KEY, or neither "
+                "(to use AWS's default credential chain)"
+            )
+        return self
+
+    def static_keys(self) -> tuple[str, str] | None:
+        """The access key and secret when both are set; None means the default chain."""
+        if self.access_key_id is None or self.secret_access_key is None:
+            return None
+        return self.access_key_id, self.secret_access_key.get_secret_value()
 
 
 class LanceSettings(BaseModel):
@@ -173,6 +200,11 @@ class ProcessingSettings(BaseModel):
     # Prefer the publisher's transcript (podcast:transcript) over speech recognition.
     prefer_publisher_transcript: bool = True
     transcribe_parallel_chunks: int = Field(default=4, ge=1, le=64)
+    # The longest one audio chunk may wait for its transcript, queueing for a replica included.
+    # Per chunk, not per attempt, so a long episode is never failed for being long; when no
+    # transcriber can be placed (no GPU capacity) the attempt fails `transcriber_unavailable`
+    # and the queue retries it with backoff, instead of the episode waiting forever.
+    transcribe_deadline_s: float = Field(default=900.0, gt=0)
 
 
 class BackupSettings(BaseModel):
@@ -304,7 +336,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     log: LogSettings = LogSettings()
-    models: ModelSettings = ModelSettings()
+    models: ModelSettings = Field(default_factory=ModelSettings)
     s3: S3Settings = S3Settings()
     lance: LanceSettings = LanceSettings()
     processing: ProcessingSettings = ProcessingSettings()

@@ -24,9 +24,11 @@ import redis
 from httpx import ASGITransport, AsyncClient
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pydantic import SecretStr
 
 from api.app import create_app
 from tellmemore.ops import ensure_postgres, ensure_redis, ensure_s3
+from tellmemore.ops.local_services import local_s3_keys
 from tellmemore.settings import (
     ApiSettings,
     AppleSettings,
@@ -51,7 +53,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tier markers follow the folder: tests/unit -> unit, tests/storage -> storage, ..."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
-        if parts and parts[0] in ("unit", "storage", "models", "pipeline", "serve", "research"):
+        if parts and parts[0] in (
+            "unit",
+            "storage",
+            "models",
+            "pipeline",
+            "serve",
+            "research",
+            "cluster",
+        ):
             item.add_marker(getattr(pytest.mark, parts[0]))
 
 
@@ -95,9 +105,18 @@ def s3_settings() -> Iterator[S3Settings]:
     """A real S3-protocol server on loopback and a bucket of this session's own."""
     defaults = S3Settings()
     endpoint = os.environ.get("TMM_S3__ENDPOINT_URL", defaults.endpoint_url or "")
-    secret = defaults.secret_access_key.get_secret_value()
-    ensure_s3(endpoint, defaults.access_key_id, secret, ROOT / ".local")
-    settings = S3Settings(endpoint_url=endpoint, bucket=f"tmm-test-{uuid.uuid4().hex[:10]}")
+    # The keys `tmm local up` wrote to .local/services.env (sourced by `make test`), else the
+    # local server's development pair: the settings themselves have no default keys.
+    access_key, secret = local_s3_keys(
+        os.environ.get("TMM_S3__ACCESS_KEY_ID"), os.environ.get("TMM_S3__SECRET_ACCESS_KEY")
+    )
+    ensure_s3(endpoint, access_key, secret, ROOT / ".local")
+    settings = S3Settings(
+        endpoint_url=endpoint,
+        access_key_id=access_key,
+        secret_access_key=SecretStr(secret),
+        bucket=f"tmm-test-{uuid.uuid4().hex[:10]}",
+    )
     store = ObjectStore(settings)
     store.ensure_bucket()
     yield settings

@@ -1,7 +1,8 @@
 """LanceDB connections on the configured object storage (or a local folder).
 
 Lance reads S3 itself (not through boto3), so it gets the same endpoint and keys as
-``storage_options``. The bucket must exist first: LanceDB does not create buckets.
+``storage_options``; without keys, Lance's object store uses AWS's default credential chain as
+boto3 does. The bucket must exist first: LanceDB does not create buckets.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from tellmemore.storage import ObjectStore
 
 
 def storage_options(s3: S3Settings) -> dict[str, str]:
-    options = {
-        "aws_access_key_id": s3.access_key_id,
-        "aws_secret_access_key": s3.secret_access_key.get_secret_value(),
-        "aws_region": s3.region,
-    }
+    """Lance's S3 options: region and endpoint always, keys only when configured (an empty
+    key would be taken as a key; leaving them out lets an IAM role apply)."""
+    options = {"aws_region": s3.region}
+    keys = s3.static_keys()
+    if keys:
+        options["aws_access_key_id"], options["aws_secret_access_key"] = keys
     if s3.endpoint_url:
         options["aws_endpoint"] = s3.endpoint_url
         if s3.endpoint_url.startswith("http://"):

@@ -240,6 +240,19 @@ def stop_private_redis(state_dir: Path) -> bool:
 
 # ---- S3 (SeaweedFS) ---------------------------------------------------------------------
 
+# The keys our private SeaweedFS checks. They live here, with the server they open, and reach
+# the app only through the env file `tmm local up` writes (TMM_S3__ACCESS_KEY_ID/_SECRET_...):
+# the settings have no default keys, so nothing outside local development can fall back to them.
+LOCAL_S3_ACCESS_KEY = "tmm-local"
+LOCAL_S3_SECRET_KEY = "tmm-local-secret"  # noqa: S105  # a loopback-only development server
+
+
+def local_s3_keys(access_key: str | None, secret_key: str | None) -> tuple[str, str]:
+    """The keys for the local S3 server: the configured ones if any, else the development pair."""
+    if access_key and secret_key:
+        return access_key, secret_key
+    return LOCAL_S3_ACCESS_KEY, LOCAL_S3_SECRET_KEY
+
 
 def _http_answers(url: str) -> bool:
     parts = urlsplit(url)

@@ -13,7 +13,7 @@ from tellmemore.processing.download import (
     stage_audio,
 )
 from tellmemore.processing.episode import EpisodeProcessor, audio_prefix, error_of, transcript_key
-from tellmemore.processing.errors import ProcessingError
+from tellmemore.processing.errors import TRANSCRIBER_UNAVAILABLE, ProcessingError
 from tellmemore.processing.jobs import EpisodeJobs, make_queue
 from tellmemore.processing.ports import Embed, Models
 from tellmemore.processing.publisher import publisher_transcript
@@ -21,6 +21,7 @@ from tellmemore.processing.upkeep import Upkeep
 from tellmemore.processing.worker import EpisodeWorker
 
 __all__ = [
+    "TRANSCRIBER_UNAVAILABLE",
     "DownloadLimits",
     "Embed",
     "EpisodeJobs",

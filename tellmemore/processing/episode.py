@@ -45,7 +45,7 @@ from tellmemore.processing.download import (
     download_enclosure,
     stage_audio,
 )
-from tellmemore.processing.errors import ProcessingError
+from tellmemore.processing.errors import TRANSCRIBER_UNAVAILABLE, ProcessingError
 from tellmemore.processing.ports import Models
 from tellmemore.processing.publisher import publisher_transcript
 from tellmemore.settings import Settings
@@ -218,7 +218,7 @@ class EpisodeProcessor:
 
         async def one(chunk: audio.AudioChunk) -> Transcript:
             try:
-                return await self._models.transcribe(chunk.samples, chunk.start_s)
+                return await self._transcribe_chunk(chunk)
             finally:
                 gate.release()
 
@@ -239,6 +239,25 @@ class EpisodeProcessor:
         if not parts:
             raise ProcessingError("no_speech", "The audio is empty.", retryable=False)
         return stitch(parts)
+
+    async def _transcribe_chunk(self, chunk: audio.AudioChunk) -> Transcript:
+        """One chunk, within ``processing.transcribe_deadline_s``: a transcriber that never
+        answers (no replica can be placed) must not hold the episode, and its renewed lease,
+        forever. Cancelling the call also withdraws it from a Serve handle's queue."""
+        deadline_s = self._settings.processing.transcribe_deadline_s
+        scope = asyncio.timeout(deadline_s)
+        try:
+            async with scope:
+                return await self._models.transcribe(chunk.samples, chunk.start_s)
+        except TimeoutError:
+            if not scope.expired():
+                raise  # the transcriber's own timeout, not ours
+            raise ProcessingError(
+                TRANSCRIBER_UNAVAILABLE,
+                f"No transcript for the audio at {chunk.start_s:.0f} s within {deadline_s:g} s:"
+                " the speech recognition service has no capacity (or does not answer).",
+                retryable=True,
+            ) from None
 
     async def _step(self, episode_id: UUID, name: str) -> None:
         """Enter stage ``name``: recorded on the episode, and the previous stage's time ends."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# No transcript came back within ``processing.transcribe_deadline_s`` (typically: no GPU
+# capacity to place a transcriber replica). Retryable: capacity may appear later.
+TRANSCRIBER_UNAVAILABLE = "transcriber_unavailable"
+
 
 class ProcessingError(Exception):
     """A failed step: a stable ``code`` for machines, a ``message`` for people, and whether the

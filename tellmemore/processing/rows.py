@@ -100,3 +100,12 @@ async def failed(conn: Conn, episode_id: UUID, *, code: str, message: str, final
         "error_message = %s, updated_at = now() WHERE id = %s",
         ("failed" if final else "queued", code, message[:2000], episode_id),
     )
+
+
+async def requeued(conn: Conn, episode_id: UUID) -> None:
+    """The job was handed back unfinished: the episode waits in the queue again."""
+    await conn.execute(
+        "UPDATE episodes SET status = 'queued', processing_step = NULL, updated_at = now() "
+        "WHERE id = %s AND status = 'processing'",
+        (episode_id,),
+    )

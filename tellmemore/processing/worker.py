@@ -3,7 +3,8 @@
 Up to ``concurrency`` episodes run at once. While one runs, its lease is renewed every third of
 the lease; if renewal finds the job taken over (this worker was presumed dead), the attempt is
 cancelled. Every failure is recorded on the job (retried with backoff, dead-lettered after the
-last attempt) and on the episode, and the loop goes on with the next job.
+last attempt) and on the episode, and the loop goes on with the next job. A worker told to stop
+(its replica scaled in) hands its running jobs back without spending their attempts.
 """
 
 from __future__ import annotations
@@ -119,7 +120,10 @@ class EpisodeWorker:
         try:
             outcome = await work
         except asyncio.CancelledError:
-            if not work.cancelled() or self._stop.is_set():
+            if self._stop.is_set():
+                await self._release(job, context)
+                raise
+            if not work.cancelled():
                 raise
             log.warning("lease lost; another worker has the episode now", extra=context)
             return
@@ -137,6 +141,17 @@ class EpisodeWorker:
                                                  "source": outcome.transcript_source})  # fmt: skip
             if self._after_done is not None:
                 await self._after_done(episode_id)
+
+    async def _release(self, job: Job, context: dict[str, object]) -> None:
+        """Stopping (the replica is scaled in or redeployed) is not the episode's fault: hand
+        the job back without spending an attempt, so scaling in never dead-letters work."""
+        try:
+            if await self._queue.release(job.id, self.name):
+                async with self._pool.connection() as conn:
+                    await rows.requeued(conn, UUID(job.key))
+                log.info("job handed back on shutdown", extra=context)
+        except Exception:
+            log.exception("handing a job back failed; its lease will expire", extra=context)
 
     async def _keep_lease(self, job: Job, work: asyncio.Task[object]) -> None:
         interval = max(1.0, self._settings.lease_s / 3)

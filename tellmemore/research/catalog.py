@@ -24,11 +24,12 @@ import psycopg
 import pyarrow as pa
 from psycopg.rows import dict_row
 
+from models.artifacts import ModelArtifacts
 from tellmemore.index import FixedIndex, SearchIndex, connect, index_for, sql_string
 from tellmemore.index import registry as search_indexes
 from tellmemore.search import SearchEngine
 from tellmemore.settings import SearchSettings, Settings, load_settings
-from tellmemore.storage import ObjectStore
+from tellmemore.storage import ObjectStore, model_artifacts
 
 if TYPE_CHECKING:  # models/ is imported where used: core does not depend on it to load
     from models.types import Transcript
@@ -100,6 +101,10 @@ class ResearchCatalog:
             self._loop = self._thread = None
 
     # ---- PostgreSQL ------------------------------------------------------------------------
+
+    def _artifacts(self) -> ModelArtifacts:
+        """Where a model setting that is an artifact URI gets fetched from and cached."""
+        return model_artifacts(self.settings.s3, self.settings.models)
 
     def _read(self, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
         options = (
@@ -185,7 +190,7 @@ class ResearchCatalog:
         if self._engine is None:
             from models.embedder import LocalTextEmbedder
 
-            embedder = LocalTextEmbedder(self.settings.models.embedder)
+            embedder = LocalTextEmbedder(self.settings.models.embedder, artifacts=self._artifacts())
             self._engine = SearchEngine(
                 self._lance, embedder, self.settings.search, index=FixedIndex(self.index)
             )
@@ -198,7 +203,7 @@ class ResearchCatalog:
         from tellmemore.research.metrics import load_eval_set
         from tellmemore.research.quality import evaluate, standard_methods
 
-        embedder = LocalTextEmbedder(self.settings.models.embedder)
+        embedder = LocalTextEmbedder(self.settings.models.embedder, artifacts=self._artifacts())
         index = FixedIndex(self.index)
 
         def engine_for(settings: SearchSettings) -> SearchEngine:

@@ -183,10 +183,12 @@ async def _load_configured() -> LoadedCatalog:
     from tellmemore.index import connect
     from tellmemore.research.metrics import load_eval_set
     from tellmemore.settings import load_settings
-    from tellmemore.storage import make_pool
+    from tellmemore.storage import make_pool, model_artifacts
 
     settings = load_settings()
-    model = Embedder(settings.models.embedder)
+    model = Embedder(
+        settings.models.embedder, artifacts=model_artifacts(settings.s3, settings.models)
+    )
 
     async def embed(texts: Sequence[str], space: EmbedderSettings | None = None) -> Embeddings:
         return await asyncio.to_thread(model.embed_passages, list(texts))

@@ -1,9 +1,11 @@
 """Storage clients every domain builds on: the PostgreSQL pool and versioned migrations, objects
-on S3, Redis and the result cache in it, the durable job queue and keyset paging."""
+on S3 (model artifacts among them), Redis and the result cache in it, the durable job queue and
+keyset paging."""
 
 from tellmemore.storage.cache import ResultCache
 from tellmemore.storage.jobs import Backoff, Job, JobQueue, wait_for_work
 from tellmemore.storage.migrate import load_migrations, migrate, migration_status
+from tellmemore.storage.model_store import S3ArtifactStore, model_artifacts, pinned_models
 from tellmemore.storage.objects import ObjectStore, StorageError, make_s3_client
 from tellmemore.storage.paging import Cursor, Page
 from tellmemore.storage.pool import make_pool
@@ -18,6 +20,7 @@ __all__ = [
     "ObjectStore",
     "Page",
     "ResultCache",
+    "S3ArtifactStore",
     "StorageError",
     "TimedCursor",
     "load_migrations",
@@ -26,6 +29,8 @@ __all__ = [
     "make_s3_client",
     "migrate",
     "migration_status",
+    "model_artifacts",
+    "pinned_models",
     "statement_kind",
     "wait_for_work",
 ]

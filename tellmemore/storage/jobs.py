@@ -67,6 +67,20 @@ class Backoff:
         return raw * (1.0 + random.uniform(-self.jitter, self.jitter))  # noqa: S311 (not crypto)
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """The work of one kind right now: what runs, what could start now, and what waits out
+    a backoff. ``running + due`` is the load that worker capacity should match."""
+
+    running: int
+    due: int
+    delayed: int
+
+    @property
+    def runnable(self) -> int:
+        return self.running + self.due
+
+
 class JobQueue:
     def __init__(self, pool: AsyncConnectionPool, *, backoff: Backoff | None = None) -> None:
         self._pool = pool
@@ -182,6 +196,20 @@ class JobQueue:
             outcome="retry",
         )
 
+    async def release(self, job_id: int, worker: str) -> bool:
+        """Hand a running job back unfinished (its worker is shutting down, e.g. scaled in):
+        queued again at once, and the attempt does not count, since nothing failed."""
+        ok = await self._fenced(
+            "UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), "
+            "run_after = now(), locked_until = NULL, locked_by = NULL, updated_at = now() "
+            "WHERE id = %s AND locked_by = %s AND state = 'running'",
+            (job_id, worker),
+        )
+        if ok:
+            async with self._pool.connection() as conn:
+                await conn.execute("SELECT pg_notify(%s, 'released')", (CHANNEL,))
+        return ok
+
     async def retry(self, job_id: int) -> bool:
         """Send a dead-lettered job back to the queue with a fresh set of attempts."""
         ok = await self._fenced(
@@ -225,6 +253,20 @@ class JobQueue:
             counts = {(str(k), str(s)): int(n) for k, s, n in await cur.fetchall()}
         kinds = {k for k, _ in counts}
         return {(k, s): counts.get((k, s), 0) for k in sorted(kinds) for s in STATES}
+
+    async def backlog(self, kind: str) -> Backlog:
+        """Running, due and backing-off jobs of ``kind`` (what autoscaling reads)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) FILTER (WHERE state = 'running'), "
+                "count(*) FILTER (WHERE state = 'queued' AND run_after <= now()), "
+                "count(*) FILTER (WHERE state = 'queued' AND run_after > now()) "
+                "FROM jobs WHERE kind = %s AND state IN ('queued', 'running')",
+                (kind,),
+            )
+            row = await cur.fetchone()
+        assert row is not None  # an aggregate always returns one row
+        return Backlog(running=int(row[0]), due=int(row[1]), delayed=int(row[2]))
 
     async def publish_depth(self) -> None:
         """Set the queue gauges (``tmm_jobs``) from the table."""

@@ -25,12 +25,15 @@ class StorageError(RuntimeError):
 
 
 def make_s3_client(settings: S3Settings) -> Any:
+    """A boto3 S3 client; without static keys in ``settings`` boto3's default credential chain
+    applies (an IAM role through IRSA or the instance profile, ~/.aws, AWS_* variables)."""
+    keys = settings.static_keys()
+    credentials = {"aws_access_key_id": keys[0], "aws_secret_access_key": keys[1]} if keys else {}
     return boto3.client(
         "s3",
         endpoint_url=settings.endpoint_url,
         region_name=settings.region,
-        aws_access_key_id=settings.access_key_id,
-        aws_secret_access_key=settings.secret_access_key.get_secret_value(),
+        **credentials,
         config=Config(
             connect_timeout=settings.connect_timeout_s,
             read_timeout=settings.read_timeout_s,

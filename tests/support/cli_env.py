@@ -15,6 +15,12 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "TMM_REDIS__KEY_PREFIX": settings.redis.key_prefix,
         "TMM_S3__ENDPOINT_URL": settings.s3.endpoint_url or "",
         "TMM_S3__BUCKET": settings.s3.bucket,
+        # No default keys in the settings: a CLI process gets the test server's explicitly.
+        **(
+            {"TMM_S3__ACCESS_KEY_ID": keys[0], "TMM_S3__SECRET_ACCESS_KEY": keys[1]}
+            if (keys := settings.s3.static_keys())
+            else {}
+        ),
         "TMM_LANCE__LOCATION": settings.lance.location,
         "TMM_LANCE__PREFIX": settings.lance.prefix,
         "TMM_MODELS__DIR": str(settings.models.dir),

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environment
 from typer.main import get_command
 
 from models.settings import EmbedderSettings
@@ -16,6 +15,7 @@ from models.types import ModelRef, RetrievalSegment
 from pipelines.cli import app
 from pipelines.plan import ALL_STAGES, Plan, PlanError, Stage, TargetModels, parse_stages
 from pipelines.rows import Item, from_table, segments_from_json, segments_to_json, to_table
+from serve_apps import strict_yaml
 from tellmemore.index import index_for
 from tellmemore.settings import Settings
 
@@ -24,7 +24,7 @@ JOB = ROOT / "cluster" / "base" / "rayjob-backfill.yaml"
 
 
 def _job() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(JOB.read_text())
+    loaded: dict[str, Any] = strict_yaml.load_file(JOB)
     return loaded
 
 
@@ -50,7 +50,7 @@ def test_the_rayjob_environment_is_valid_settings() -> None:
     env = {e["name"]: e["value"] for e in head["containers"][0]["env"]
            if e["name"].startswith("TMM_")}  # fmt: skip
     settings = Settings(_env_file=None, **_nested(env), auth={"jwt_secret": "x" * 40})
-    assert settings.batch.transcribe_gpus == 1 and settings.batch.embed_gpus == 0.25
+    assert settings.batch.transcribe_gpus == 1 and settings.batch.embed_gpus == 0
     assert settings.environment == "production"
 
 

