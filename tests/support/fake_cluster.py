@@ -1,0 +1,257 @@
+"""A multi-node Ray cluster on this machine, scaled by Ray's real autoscaler.
+
+Ray's ``fake_multinode`` provider starts each "node" as a real raylet on this machine when the
+autoscaler asks for one, and stops it when the autoscaler scales it away: the production
+autoscaling path (pending demand -> node type -> launch -> idle timeout -> terminate) with
+processes instead of VMs. ``ray.cluster_utils.AutoscalingCluster`` wraps the same provider but
+runs ``ray stop --force`` (which ends every Ray process on the machine, other work included), so
+this harness starts the head itself: on a free port on 127.0.0.1, with its own ``--temp-dir``,
+and stops exactly the processes of that cluster, found by that directory, by PID.
+
+Node types follow the production cluster (``serve_apps/kuberay.py``): a head that takes no work,
+a CPU group, and a GPU group from zero whose nodes carry ``GPU`` and the accelerator resource the
+Serve configs ask for. The models run on CPU there; only the scheduling is GPU-shaped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+RAY = ROOT / ".venv" / "bin" / "ray"
+
+# What every process of the cluster reads at start: no token auth and no usage reporting on a
+# private loopback cluster, gRPC servers on loopback, and the fake provider switched on.
+CLUSTER_ENV = {
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_FAKE_CLUSTER": "1",
+    "AUTOSCALER_UPDATE_INTERVAL_S": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class NodeType:
+    """One worker group: its resources per node and its size bounds."""
+
+    name: str
+    resources: dict[str, float]
+    min_workers: int
+    max_workers: int
+
+
+@dataclass
+class FakeCluster:
+    """Start with :meth:`start`, stop with :meth:`stop` (only this cluster's processes)."""
+
+    node_types: list[NodeType]
+    env: dict[str, str] = field(default_factory=dict)
+    idle_timeout_s: float = 15.0
+    gcs_port: int = field(default_factory=free_port)
+    dashboard_port: int = field(default_factory=free_port)
+    temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="tmmc-")))
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.gcs_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def process_env(self) -> dict[str, str]:
+        """The environment the head, the autoscaler and every node it starts run with."""
+        return {**os.environ, **CLUSTER_ENV, **self.env}
+
+    def config(self) -> dict[str, Any]:
+        """The autoscaling config: a normal cluster config with the fake provider, which must
+        be told the GCS address (it assumes port 6379 otherwise, which is Redis's here)."""
+        types: dict[str, Any] = {
+            "ray.head.default": {"resources": {"CPU": 0}, "node_config": {}, "max_workers": 0}
+        }
+        for node in self.node_types:
+            types[node.name] = {
+                "resources": dict(node.resources),
+                "node_config": {},
+                "min_workers": node.min_workers,
+                "max_workers": node.max_workers,
+            }
+        return {
+            "cluster_name": f"tmm-{self.temp_dir.name}",
+            "max_workers": sum(n.max_workers for n in self.node_types),
+            "upscaling_speed": 1.0,
+            "idle_timeout_minutes": self.idle_timeout_s / 60,
+            "provider": {
+                "type": "fake_multinode",
+                "use_node_id_as_ip": True,
+                "disable_node_updaters": True,
+                "disable_launch_config_check": True,
+                "gcs_address": self.address,
+            },
+            "auth": {"ssh_user": "ray"},
+            "available_node_types": types,
+            "head_node_type": "ray.head.default",
+            "file_mounts": {},
+            "cluster_synced_files": [],
+            "file_mounts_sync_continuously": False,
+            "initialization_commands": [],
+            "setup_commands": [],
+            "head_setup_commands": [],
+            "worker_setup_commands": [],
+            "head_start_ray_commands": [],
+            "worker_start_ray_commands": [],
+        }
+
+    def start(self, timeout_s: float = 90) -> FakeCluster:
+        config = self.temp_dir / "autoscaling.json"
+        config.write_text(json.dumps(self.config()))
+        command = [
+            str(RAY), "start", "--head",
+            f"--port={self.gcs_port}", "--node-ip-address=127.0.0.1", "--num-cpus=0",
+            f"--autoscaling-config={config}", f"--temp-dir={self.temp_dir / 'ray'}",
+            "--include-dashboard=true", "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={self.dashboard_port}", "--disable-usage-stats",
+        ]  # fmt: skip
+        subprocess.run(
+            command, env=self.process_env(), check=True, capture_output=True, timeout=timeout_s
+        )
+        self.wait_for(lambda: self.alive_nodes(), "the head to answer", timeout_s)
+        return self
+
+    # --- reading the cluster's state over the dashboard's HTTP API (no driver connection) ---
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.dashboard_url}{path}", timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def alive_nodes(self) -> list[dict[str, Any]]:
+        """Alive nodes as the state API lists them (node id, resources_total, labels...)."""
+        try:
+            body = self.get("/api/v0/nodes?limit=1000&detail=true")
+        except OSError:
+            return []
+        return [n for n in body["data"]["result"]["result"] if n["state"] == "ALIVE"]
+
+    def nodes_of(self, node_type: str) -> list[dict[str, Any]]:
+        """Alive nodes of one group, told apart by their resources (the head has no CPU)."""
+        wanted = next(n for n in self.node_types if n.name == node_type).resources
+        return [
+            n
+            for n in self.alive_nodes()
+            if not n.get("is_head_node")
+            and all(n["resources_total"].get(k) == v for k, v in wanted.items())
+        ]
+
+    def actors(self) -> list[dict[str, Any]]:
+        body = self.get("/api/v0/actors?limit=10000&detail=true&filter_keys=state"
+                        "&filter_predicates=%3D&filter_values=ALIVE")  # fmt: skip
+        return list(body["data"]["result"]["result"])
+
+    def wait_for(self, condition: Any, what: str, timeout_s: float, every_s: float = 1.0) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            time.sleep(every_s)
+
+    # --- stopping exactly this cluster ---
+
+    def pids(self) -> set[int]:
+        """Every process of this cluster: those whose command line names its temp dir, and
+        their descendants (workers name only their raylet's socket, which lives there too)."""
+        roots: set[int] = set()
+        parents: dict[int, int] = {}
+        marker = str(self.temp_dir)
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            pid = int(entry.name)
+            parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+            if marker in cmdline:
+                roots.add(pid)
+        found = set(roots)
+        grew = True
+        while grew:
+            children = {pid for pid, parent in parents.items() if parent in found} - found
+            found |= children
+            grew = bool(children)
+        found.discard(os.getpid())
+        return found
+
+    def kill_node(self, node_id: str) -> None:
+        """SIGKILL one node's raylet and its workers, as a spot reclaim or a crash would."""
+        for pid in self._node_pids(node_id):
+            _signal(pid, signal.SIGKILL)
+
+    def _node_pids(self, node_id: str) -> set[int]:
+        node = next(n for n in self.alive_nodes() if n["node_id"] == node_id)
+        raylet = int(node["raylet_pid"]) if node.get("raylet_pid") else None
+        if raylet is None:
+            raise AssertionError(f"node {node_id} reports no raylet pid")
+        return {raylet} | {p for p in self.pids() if _parent_chain_has(p, raylet)}
+
+    def stop(self, timeout_s: float = 20) -> None:
+        pids = self.pids()
+        for pid in pids:
+            _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.2)
+        for pid in pids:
+            _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _parent_chain_has(pid: int, ancestor: int) -> bool:
+    current = pid
+    for _ in range(64):
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+        except OSError:
+            return False
+        current = int(stat.rsplit(")", 1)[1].split()[1])
+        if current == ancestor:
+            return True
+        if current <= 1:
+            return False
+    return False
