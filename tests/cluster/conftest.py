@@ -11,147 +11,13 @@ prefix and a LanceDB prefix of its own, so its processor never takes another tie
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
-import yaml  # type: ignore[import-untyped]
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from tellmemore.settings import RedisSettings, S3Settings
-from tellmemore.storage import migrate
-from tests.conftest import TEST_SECRET
-from tests.support import serve_overlay
-from tests.support.fake_cluster import RAY, FakeCluster, NodeType, free_port
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-SERVE = ROOT / ".venv" / "bin" / "serve"
-
-# The groups of serve_apps/kuberay.py, sized for this machine: Ray's CPU counts are logical,
-# so an 8-CPU node is fine on 2 cores as long as the replicas mostly wait. It must hold every
-# CPU replica: Ray places CPU work on a GPU node when no CPU node has room, and such a node
-# then never goes idle (the GPU group could not return to zero).
-CPU_GROUP = NodeType("cpu", {"CPU": 8.0}, min_workers=1, max_workers=1)
-GPU_GROUP = NodeType(
-    "gpu-spot", {"CPU": 2.0, "GPU": 1.0, "accelerator_type:A10G": 1.0}, min_workers=0,
-    max_workers=3,
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Deployed:
-    cluster: FakeCluster
-    url: str  # the Serve proxy (HTTP API at /, the LLM at /llm)
-    config: dict[str, Any]
-    database_url: str
-
-
-def _fresh_database(server: str) -> str:
-    name = f"tmm_cluster_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(make_conninfo(server, dbname="postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_conninfo(server, dbname=name)
-    import asyncio
-
-    asyncio.run(migrate(url))
-    return url
-
-
-def _drop_database(url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name)))
-        )
-
-
-def node_env(
-    database_url: str, redis: RedisSettings, s3: S3Settings, *, port: int, cache: Path
-) -> dict[str, str]:
-    """What Kubernetes Secrets and the pod spec give every Ray container in production."""
-    env = {
-        "TMM_DATABASE__URL": database_url,
-        "TMM_REDIS__URL": redis.url,
-        "TMM_REDIS__KEY_PREFIX": f"tmm-cluster-{uuid.uuid4().hex[:8]}:",
-        "TMM_S3__ENDPOINT_URL": s3.endpoint_url or "",
-        "TMM_S3__BUCKET": s3.bucket,
-        "TMM_LANCE__PREFIX": f"lance-cluster-{uuid.uuid4().hex[:8]}",
-        "TMM_AUTH__JWT_SECRET": TEST_SECRET,
-        "TMM_AUTH__BCRYPT_ROUNDS": "4",
-        "TMM_API__PORT": str(port),
-        "TMM_RATE_LIMIT__PER_USER_PER_MINUTE": "100000",
-        "TMM_RATE_LIMIT__PER_IP_PER_MINUTE": "100000",
-        "TMM_RATE_LIMIT__AUTH_PER_MINUTE": "100000",
-        "TMM_PROCESSING__BACKOFF_BASE_S": "1",
-        "TMM_PROCESSING__BACKOFF_MAX_S": "2",
-        "TMM_PROCESSING__LEASE_S": "20",
-        "TMM_PROCESSING__POLL_S": "1",
-        "TMM_MODELS__DIR": str(ROOT / ".local" / "models"),
-        "TMM_MODELS__CACHE_DIR": str(cache),
-    }
-    keys = s3.static_keys() if hasattr(s3, "static_keys") else None
-    if keys is not None:
-        env["TMM_S3__ACCESS_KEY_ID"], env["TMM_S3__SECRET_ACCESS_KEY"] = keys
-    return env
-
-
-def publish_models(env: dict[str, str]) -> dict[str, str]:
-    """The offline models published to this cluster's S3 store with ``tmm models publish``, as
-    an operator publishes production's: the settings that name them (pinned URIs)."""
-    uris = {}
-    for prepared, setting in (
-        ("whisper-tiny.en", "TMM_MODELS__WHISPER__MODEL"),
-        ("llm", "TMM_MODELS__LLM__MODEL"),
-        ("embedder", "TMM_MODELS__EMBEDDER__MODEL"),
-    ):
-        out = subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "tmm"), "models", "publish", "--prepared", prepared],
-            env={**os.environ, **env}, check=True, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        uris[setting] = json.loads(out.stdout)["uri"]
-    return uris
-
-
-def serve_deploy(cluster: FakeCluster, config: dict[str, Any], folder: Path) -> None:
-    """``serve deploy`` of ``config`` through the head's dashboard (what KubeRay does too)."""
-    path = folder / "deployed.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    subprocess.run(
-        [str(SERVE), "deploy", str(path), "--address", cluster.dashboard_url],
-        env=cluster.process_env(), check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-
-
-def serve_status(cluster: FakeCluster) -> dict[str, Any]:
-    """Applications and deployments with their status, from the dashboard's Serve API."""
-    body: dict[str, Any] = cluster.get("/api/serve/applications/")
-    return body
-
-
-def apps_running(cluster: FakeCluster, names: tuple[str, ...]) -> bool:
-    apps = serve_status(cluster).get("applications", {})
-    return all(apps.get(name, {}).get("status") == "RUNNING" for name in names)
-
-
-def replicas(cluster: FakeCluster) -> list[dict[str, Any]]:
-    """Live Serve replica actors: ``(app, deployment, node id)`` from the state API."""
-    found = []
-    for actor in cluster.actors():
-        name = actor.get("class_name", "")
-        if name.startswith("ServeReplica:"):
-            _, app, deployment = name.split(":", 2)
-            found.append({"app": app, "deployment": deployment, "node_id": actor["node_id"]})
-    return found
+from tests.support.production_cluster import Deployed, production_cluster
 
 
 @pytest.fixture(scope="module")
@@ -161,46 +27,8 @@ def deployed(
     s3_settings: S3Settings,
     database_url: str,
 ) -> Iterator[Deployed]:
-    folder = tmp_path_factory.mktemp("cluster")
     server = os.environ.get("TMM_DATABASE__URL", database_url)
-    db = _fresh_database(server)
-    port = free_port()
-    cluster = FakeCluster(
-        [CPU_GROUP, GPU_GROUP],
-        env=node_env(db, redis_settings, s3_settings, port=port, cache=folder / "model-cache"),
-        idle_timeout_s=15,
-    )
-    try:
-        models = publish_models(cluster.env)
-        cluster.start()
-        env = {"runtime_env": {"env_vars": models}}
-        config = serve_overlay.apply(
-            HERE / "overlay.yaml",
-            {
-                "http_options": {"port": port},
-                "applications": [{"name": "llm", **env}, {"name": "tellmemore", **env}],
-            },
-        )
-        print("\nproduction.yaml -> deployed (overlay.yaml):\n" + serve_overlay.diff(config))
-        serve_deploy(cluster, config, folder)
-        cluster.wait_for(
-            lambda: apps_running(cluster, ("llm", "tellmemore")), "both apps RUNNING", 600, 2
-        )
-        yield Deployed(cluster, f"http://127.0.0.1:{port}", config, db)
-    finally:
-        started = time.monotonic()
-        cluster.stop()
-        print(f"cluster stopped in {time.monotonic() - started:.1f} s")
-        _drop_database(db)
-
-
-def ray_cli(cluster: FakeCluster, *args: str) -> str:
-    out = subprocess.run(
-        [str(RAY), *args, "--address", cluster.address],
-        env=cluster.process_env(), check=True, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    return out.stdout
-
-
-def dump(value: Any) -> str:
-    return json.dumps(value, indent=1, default=str)
+    with production_cluster(
+        tmp_path_factory.mktemp("cluster"), server, redis_settings, s3_settings
+    ) as deployed:
+        yield deployed

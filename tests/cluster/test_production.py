@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.conftest import CPU_GROUP, GPU_GROUP, Deployed, dump, replicas
+from tests.support.production_cluster import CPU_GROUP, GPU_GROUP, Deployed, dump, replicas
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
