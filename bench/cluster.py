@@ -11,6 +11,11 @@ and overhead cost and how work spreads over nodes, not GPU speed.
     .venv/bin/python -m bench.cluster [--episodes 6] [--nodes 1 2 3]
 
 Needs PostgreSQL, Redis and the S3 server of `make setup` (TMM_* from .local/services.env).
+
+Known defect it exposes today: with GPU nodes present at deploy time, Serve's spread scheduling
+places CPU-only replicas (processor, LLM router) on them, and the Transcriber's replica then
+finds no CPU left there and waits; the backlog never finishes (seen with 1 pinned GPU node).
+CPU-only deployments must be kept off the GPU group before these figures mean anything.
 """
 
 from __future__ import annotations
