@@ -12,16 +12,17 @@ and overhead cost and how work spreads over nodes, not GPU speed.
 
 Needs PostgreSQL, Redis and the S3 server of `make setup` (TMM_* from .local/services.env).
 
-Known defect it exposes today: with GPU nodes present at deploy time, Serve's spread scheduling
-places CPU-only replicas (processor, LLM router) on them, and the Transcriber's replica then
-finds no CPU left there and waits; the backlog never finishes (seen with 1 pinned GPU node).
-CPU-only deployments must be kept off the GPU group before these figures mean anything.
+The Serve ingress through production's proxy settings (HAProxy, throughput-optimised Serve, the
+API's two replicas; ``bench.serve_ingress``'s ``production`` configuration) against plain
+uvicorn on the same route follows with ``--ingress``, or alone with ``--ingress-only``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -32,24 +33,13 @@ import httpx
 from tellmemore.settings import Settings
 from tests.support.fake_cluster import NodeType
 from tests.support.http_server import LoopbackHTTPServer
-from tests.support.production_cluster import CPU_GROUP, GPU_GROUP, production_cluster, replicas
-
-DEMO_AUDIO = ("tmm-demo-0001.mp3", "tmm-demo-0002.mp3", "tmm-demo-0003.mp3")
-
-
-def backlog_feed(api: str, episodes: int) -> bytes:
-    """A feed of ``episodes`` items over the demo recordings that the API serves itself."""
-    items = "".join(
-        f"""<item><title>Backlog {i}</title><guid isPermaLink="false">bench-{i}</guid>
-        <pubDate>Mon, 02 Nov 2026 09:{i:02d}:00 +0000</pubDate>
-        <enclosure url="{api}/demo/audio/{DEMO_AUDIO[i % 3]}" length="1" type="audio/mpeg"/>
-        </item>"""
-        for i in range(episodes)
-    )
-    return (
-        f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Backlog</title>
-        <link>{api}</link><description>bench</description>{items}</channel></rss>"""
-    ).encode()
+from tests.support.production_cluster import (
+    CPU_GROUP,
+    GPU_GROUP,
+    backlog_feed,
+    production_cluster,
+    replicas,
+)
 
 
 def run_once(
@@ -107,7 +97,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=6)
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--ingress", action="store_true", help="then the ingress ratio")
+    parser.add_argument("--ingress-only", action="store_true", help="only the ingress ratio")
     args = parser.parse_args()
+    if args.ingress_only:
+        ingress_ratio()
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = Settings()
     feeds = LoopbackHTTPServer().start()
@@ -122,6 +117,16 @@ def main() -> None:
             f"{r['gpu_nodes']:9} | {r['done']:4} | {r['seconds']:7} | {r['episodes_per_min']:12} |"
             f" {r['most_transcribers']:17} | {r['most_processors']:15}"
         )
+    if args.ingress:
+        ingress_ratio()
+
+
+def ingress_ratio() -> None:
+    """bench.serve_ingress for production's proxy settings, in its own process (Ray reads
+    its switches when its modules are imported)."""
+    print("\nServe ingress with production's proxy settings vs plain uvicorn:", flush=True)
+    subprocess.run([sys.executable, "-m", "bench.serve_ingress", "--only", "production"],
+                   check=True)  # fmt: skip
 
 
 if __name__ == "__main__":

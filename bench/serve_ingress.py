@@ -48,6 +48,7 @@ from fastapi import FastAPI
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from serve_apps.kuberay import RAY_ENV as KUBERAY_RAY_ENV
 from tellmemore.settings import (
     ApiSettings,
     DatabaseSettings,
@@ -126,6 +127,16 @@ CONFIGS = [
     Config("haproxy-stderr-noaccess", env=_HA | _STDERR, serve_access_log=False),
     Config("haproxy-stderr-2rep", env=_HA | _STDERR, serve_access_log=False, replicas=2),
     Config("haproxy-quiet", env=_HA, log_level="WARNING", serve_access_log=False),
+    # What the production cluster runs (bench/cluster.py reports it): every Ray container's
+    # switches from serve_apps/kuberay.py, the API's minimum of two replicas, a proxy per node
+    # and Serve's access log off for the API (cluster/serve/production.yaml).
+    Config(
+        "production",
+        env={e["name"]: e["value"] for e in KUBERAY_RAY_ENV},
+        replicas=2,
+        serve_access_log=False,
+        proxy_location="EveryNode",
+    ),
 ]
 BY_NAME = {c.name: c for c in CONFIGS}
 # The fastest setup that keeps the app's request log: HAProxy in front of the replicas' own

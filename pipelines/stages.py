@@ -42,7 +42,9 @@ def transcribe(ds: Dataset, settings: Settings) -> Dataset:
         Transcribe,
         fn_constructor_kwargs={"settings": settings},
         batch_format=FORMAT,
-        batch_size=None,
+        # A block's episodes in one call. Ray Data wants an explicit size wherever GPUs are
+        # asked for (it refuses batch_size=None then), and a block holds this many.
+        batch_size=b.episodes_per_block,
         compute=ActorPoolStrategy(size=b.transcribe_actors),
         num_gpus=b.transcribe_gpus,
         num_cpus=b.transcribe_cpus,
@@ -75,7 +77,9 @@ def summarize(ds: Dataset, settings: Settings) -> Dataset:
         Summarize,
         fn_constructor_kwargs={"settings": settings},
         batch_format=FORMAT,
-        batch_size=None,
+        # A block's episodes in one call. Ray Data wants an explicit size wherever GPUs are
+        # asked for (it refuses batch_size=None then), and a block holds this many.
+        batch_size=b.episodes_per_block,
         compute=ActorPoolStrategy(size=b.summarize_actors),
         num_gpus=b.summarize_gpus,
         num_cpus=b.summarize_cpus,

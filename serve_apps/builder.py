@@ -13,9 +13,9 @@ passed to every deployment explicitly.
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from ray.serve.deployment import Application, Deployment
 
 from serve_apps.autoscaling import POLICY_PATH as QUEUE_POLICY
@@ -72,12 +72,34 @@ class QueueAutoscaling(Autoscaling):
         return config
 
 
+# Ray's own resources, which have their own fields; ``resources`` is for custom ones.
+_BUILTIN_RESOURCES = frozenset({"CPU", "GPU", "memory", "object_store_memory"})
+
+
+def _custom_resources(value: dict[str, float]) -> dict[str, float]:
+    builtin = sorted(_BUILTIN_RESOURCES & set(value))
+    if builtin:
+        raise ValueError(f"{builtin} have their own fields (num_cpus, num_gpus, memory_gb)")
+    if any(amount <= 0 for amount in value.values()):
+        raise ValueError("custom resource amounts must be positive")
+    return value
+
+
+CustomResources = Annotated[dict[str, float], AfterValidator(_custom_resources)]
+
+
 class DeploymentOptions(_Strict):
-    """How one deployment runs: resources per replica, and a fixed count or autoscaling."""
+    """How one deployment runs: resources per replica, and a fixed count or autoscaling.
+
+    ``resources`` are custom Ray resources a replica reserves. Production gives CPU-only
+    deployments one that only the CPU group's nodes declare: Serve spreads replicas over every
+    node with room, and a CPU replica on a GPU node takes the CPUs Whisper needs there and
+    keeps the node from ever going idle (the GPU group could not scale back to zero)."""
 
     num_cpus: float = Field(default=1.0, ge=0)
     num_gpus: float = Field(default=0.0, ge=0)
     memory_gb: float | None = Field(default=None, gt=0)
+    resources: CustomResources = Field(default_factory=dict)
     num_replicas: int | None = Field(default=1, ge=1)
     autoscaling: Autoscaling | None = None
     max_ongoing_requests: int = Field(default=5, ge=1)
@@ -86,6 +108,8 @@ class DeploymentOptions(_Strict):
         actor: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}
         if self.memory_gb is not None:
             actor["memory"] = int(self.memory_gb * 2**30)
+        if self.resources:
+            actor["resources"] = dict(self.resources)
         options: dict[str, Any] = {
             "ray_actor_options": actor,
             "max_ongoing_requests": self.max_ongoing_requests,
@@ -132,6 +156,9 @@ class LLMOptions(_Strict):
     # GPU node it held is released by the autoscaler's idle timeout after it goes.
     downscale_delay_s: float = Field(default=600.0, ge=0)
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)
+    # Custom resources of the app's router (ray.serve.llm's OpenAiIngress, CPU only): as
+    # DeploymentOptions.resources, they keep it on the CPU group.
+    router_resources: CustomResources = Field(default_factory=dict)
 
 
 class AppOptions(_Strict):
@@ -193,7 +220,8 @@ def compose_llm(settings: Settings, options: AppOptions) -> Application:
             max_replicas=llm.max_replicas,
             downscale_delay_s=llm.downscale_delay_s,
             engine_kwargs=llm.engine_kwargs,
-        )
+        ),
+        router_resources=llm.router_resources,
     )
 
 

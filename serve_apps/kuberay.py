@@ -49,6 +49,11 @@ RAY_ENV = [
     {"name": "RAY_SERVE_ENABLE_HA_PROXY", "value": "1"},
     {"name": "RAY_SERVE_LOG_TO_STDERR", "value": "1"},
 ]
+# Declared by the CPU group's nodes only and asked for by every CPU-only deployment in the
+# production Serve config (`resources: {cpu_worker: 1}`), which keeps them off the GPU nodes.
+CPU_GROUP_RESOURCE = "cpu_worker"
+CPU_GROUP_SLOTS = 1000
+
 # The Kubernetes instance type of the GPU group for each accelerator the Serve config may ask
 # for; an accelerator missing here fails the generator rather than landing on the wrong nodes.
 GPU_INSTANCE_TYPES = {"A10G": "g5.2xlarge"}
@@ -135,6 +140,9 @@ def cluster_spec(*, extra_env: list[dict[str, str]] | None = None) -> dict[str, 
                 "groupName": "cpu",
                 "replicas": 2, "minReplicas": 2, "maxReplicas": 10,
                 "rayStartParams": {},
+                # The custom resource the production Serve config's CPU-only deployments ask
+                # for, so that they stay off the GPU group (never limiting: 1000 per node).
+                "resources": {CPU_GROUP_RESOURCE: str(CPU_GROUP_SLOTS)},
                 "template": {"spec": {"containers": [cpu]}},
             },
             {
@@ -175,14 +183,16 @@ def rayservice() -> dict[str, Any]:
 
 
 def rayjob() -> dict[str, Any]:
-    # The model sources and cache folder of the production Serve config (both apps set the LLM
-    # alike), so a backfill runs the very same models; the embedder's URI names the search
-    # index, so a different one here would fill another index.
+    # The model sources, the LLM's context length and the cache folder of the production Serve
+    # config (both apps set the LLM alike), so a backfill runs the very same models with the
+    # same prompt budget; the embedder's URI names the search index, so a different one here
+    # would fill another index.
     served = {
         key: str(value)
         for app in strict_yaml.load_file(SERVE_CONFIG)["applications"]
         for key, value in app.get("runtime_env", {}).get("env_vars", {}).items()
-        if key.startswith("TMM_MODELS__") and key.endswith(("__MODEL", "CACHE_DIR"))
+        if key.startswith("TMM_MODELS__")
+        and key.endswith(("__MODEL", "CACHE_DIR", "__MAX_MODEL_LEN"))
     }
     batch_env = [
         {"name": "TMM_BATCH__TRANSCRIBE_GPUS", "value": "1"},

@@ -103,5 +103,11 @@ def s3_env(s3: S3Settings) -> dict[str, str]:
     return env
 
 
-def build_llm(config: LLMConfig) -> Application:
-    return build_openai_app({"llm_configs": [config]})
+def build_llm(config: LLMConfig, *, router_resources: dict[str, float]) -> Application:
+    """The OpenAI-compatible app; its router reserves ``router_resources`` per replica."""
+    args: dict[str, Any] = {"llm_configs": [config]}
+    if router_resources:
+        args["ingress_deployment_config"] = {
+            "ray_actor_options": {"resources": dict(router_resources)}
+        }
+    return build_openai_app(args)

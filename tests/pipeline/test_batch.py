@@ -361,3 +361,24 @@ def test_stage_plans_add_what_they_need() -> None:
         Stage.DOWNLOAD, Stage.TRANSCRIBE, Stage.SEGMENT, Stage.EMBED,
     }  # fmt: skip
     assert parse_stages("summarize") == {Stage.SUMMARIZE, Stage.EMBED}
+
+
+def test_the_rayjob_gpu_settings_build_a_pipeline(
+    ray_cluster: RayCluster, batch_settings: Settings
+) -> None:
+    """Production's RayJob gives Whisper and the LLM a GPU each and the embedder a share:
+    Ray Data refuses ``batch_size=None`` wherever GPUs are asked for, when the stage is added
+    (the backfill failed that way before its first episode). Built, not run: the cluster tier
+    runs it on GPU-group nodes."""
+    import ray.data
+
+    from pipelines.run import make_plan
+    from pipelines.stages import build
+
+    batch = batch_settings.batch.model_copy(
+        update={"transcribe_gpus": 1.0, "summarize_gpus": 1.0, "embed_gpus": 0.25}
+    )
+    settings = batch_settings.model_copy(update={"batch": batch})
+    plan = make_plan(settings, frozenset(parse_stages("all")))
+    dataset = build(ray.data.from_items([{"episode_id": "e"}]), settings, plan, "run")
+    assert "Transcribe" in str(dataset) and "Summarize" in str(dataset), str(dataset)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -70,6 +71,10 @@ class FakeCluster:
     gcs_port: int = field(default_factory=free_port)
     dashboard_port: int = field(default_factory=free_port)
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="tmmc-")))
+    # Removed on stop unless TMM_KEEP_CLUSTER_FILES=1 (to read the logs afterwards).
+    keep_files: bool = field(
+        default_factory=lambda: os.environ.get("TMM_KEEP_CLUSTER_FILES") == "1"
+    )
 
     @property
     def address(self) -> str:
@@ -206,17 +211,48 @@ class FakeCluster:
         found.discard(os.getpid())
         return found
 
-    def kill_node(self, node_id: str) -> None:
-        """SIGKILL one node's raylet and its workers, as a spot reclaim or a crash would."""
-        for pid in self._node_pids(node_id):
+    def kill_node(self, node_id: str) -> set[int]:
+        """SIGKILL one worker node's processes (raylet, agents, workers), as a spot reclaim or
+        a crash would; returns their PIDs. The fake provider starts each node with its id in
+        ``RAY_OVERRIDE_NODE_ID_FOR_TESTING``, which every process of that node inherits."""
+        pids = self.node_pids(node_id)
+        if not pids:
+            raise AssertionError(f"no processes found for node {node_id}")
+        for pid in pids:
             _signal(pid, signal.SIGKILL)
+        return pids
 
-    def _node_pids(self, node_id: str) -> set[int]:
-        node = next(n for n in self.alive_nodes() if n["node_id"] == node_id)
-        raylet = int(node["raylet_pid"]) if node.get("raylet_pid") else None
-        if raylet is None:
-            raise AssertionError(f"node {node_id} reports no raylet pid")
-        return {raylet} | {p for p in self.pids() if _parent_chain_has(p, raylet)}
+    def node_pids(self, node_id: str) -> set[int]:
+        marker = f"RAY_OVERRIDE_NODE_ID_FOR_TESTING={node_id}".encode()
+        found = set()
+        for pid in self.pids():
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if marker in environ:
+                found.add(pid)
+        return found
+
+    def kill_gcs(self) -> GcsProcess:
+        """SIGKILL the head's GCS server (the cluster's control plane) and return what it takes
+        to start it again as it was: the same command line, environment and directory."""
+        for pid in self.pids():
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"gcs_server"):
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                gcs = GcsProcess(
+                    argv=[a.decode() for a in argv],
+                    env=dict(e.decode().split("=", 1) for e in environ if b"=" in e),
+                    cwd=os.readlink(f"/proc/{pid}/cwd"),
+                    log=self.temp_dir / "gcs-restarted.log",
+                )
+                _signal(pid, signal.SIGKILL)
+                return gcs
+        raise AssertionError("no gcs_server process in this cluster")
 
     def stop(self, timeout_s: float = 20) -> None:
         pids = self.pids()
@@ -227,6 +263,25 @@ class FakeCluster:
             time.sleep(0.2)
         for pid in pids:
             _signal(pid, signal.SIGKILL)
+        if not self.keep_files:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class GcsProcess:
+    """A killed GCS server, ready to be started again (as a restarted head pod would)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    log: Path
+
+    def restart(self) -> subprocess.Popen[bytes]:
+        # Its command line names the cluster's temp dir, so FakeCluster.stop finds it.
+        return subprocess.Popen(
+            self.argv, env=self.env, cwd=self.cwd, start_new_session=True,
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
@@ -240,18 +295,3 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
-
-
-def _parent_chain_has(pid: int, ancestor: int) -> bool:
-    current = pid
-    for _ in range(64):
-        try:
-            stat = Path(f"/proc/{current}/stat").read_text()
-        except OSError:
-            return False
-        current = int(stat.rsplit(")", 1)[1].split()[1])
-        if current == ancestor:
-            return True
-        if current <= 1:
-            return False
-    return False

@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import yaml  # type: ignore[import-untyped]
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from serve_apps.kuberay import CPU_GROUP_RESOURCE, CPU_GROUP_SLOTS
 from tellmemore.settings import RedisSettings, S3Settings
 from tellmemore.storage import migrate
 from tests.support import serve_overlay
@@ -40,10 +42,12 @@ JWT_SECRET = "cluster-tier-jwt-secret-0123456789abcdef"
 SERVE = ROOT / ".venv" / "bin" / "serve"
 
 # The groups of serve_apps/kuberay.py, sized for this machine: Ray's CPU counts are logical,
-# so an 8-CPU node is fine on 2 cores as long as the replicas mostly wait. It must hold every
-# CPU replica: Ray places CPU work on a GPU node when no CPU node has room, and such a node
-# then never goes idle (the GPU group could not return to zero).
-CPU_GROUP = NodeType("cpu", {"CPU": 8.0}, min_workers=1, max_workers=1)
+# so an 8-CPU node is fine on 2 cores as long as the replicas mostly wait. CPU nodes declare
+# the custom resource production's CPU-only deployments ask for, which keeps them off the GPU
+# nodes (where they would take Whisper's CPUs and keep the node from going idle).
+CPU_GROUP = NodeType(
+    "cpu", {"CPU": 8.0, CPU_GROUP_RESOURCE: float(CPU_GROUP_SLOTS)}, min_workers=1, max_workers=1
+)
 GPU_GROUP = NodeType(
     "gpu-spot", {"CPU": 2.0, "GPU": 1.0, "accelerator_type:A10G": 1.0}, min_workers=0,
     max_workers=3,
@@ -154,6 +158,38 @@ def replicas(cluster: FakeCluster) -> list[dict[str, Any]]:
             _, app, deployment = name.split(":", 2)
             found.append({"app": app, "deployment": deployment, "node_id": actor["node_id"]})
     return found
+
+
+DEMO_AUDIO = ("tmm-demo-0001.mp3", "tmm-demo-0002.mp3", "tmm-demo-0003.mp3")
+
+
+def backlog_feed(api: str, episodes: int) -> bytes:
+    """An RSS feed of ``episodes`` items over the demo recordings that the API serves itself,
+    under distinct guids and without publisher transcripts: every one needs Whisper."""
+    items = "".join(
+        f"""<item><title>Backlog {i}</title><guid isPermaLink="false">backlog-{i}</guid>
+        <pubDate>Mon, 02 Nov 2026 09:{i:02d}:00 +0000</pubDate>
+        <enclosure url="{api}/demo/audio/{DEMO_AUDIO[i % 3]}" length="1" type="audio/mpeg"/>
+        </item>"""
+        for i in range(episodes)
+    )
+    return (
+        f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Backlog</title>
+        <link>{api}</link><description>A backlog of the demo recordings</description>{items}
+        </channel></rss>"""
+    ).encode()
+
+
+def signed_in(url: str) -> httpx.Client:
+    """An HTTP client for the deployed API with a fresh listener signed in."""
+    client = httpx.Client(base_url=url, timeout=60)
+    email = f"listener-{uuid.uuid4().hex[:8]}@example.com"
+    answer = client.post(
+        "/auth/register", json={"email": email, "password": "correct horse battery"}
+    )
+    assert answer.status_code == 201, answer.text
+    client.headers["Authorization"] = f"Bearer {answer.json()['tokens']['access_token']}"
+    return client
 
 
 def ray_cli(cluster: FakeCluster, *args: str) -> str:

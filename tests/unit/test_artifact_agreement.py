@@ -202,6 +202,49 @@ def accelerator_problems(a: Artifacts) -> list[str]:
     return problems
 
 
+def _cpu_only_asks(config: ServeDeploySchema) -> dict[str, dict[str, float]]:
+    """Every CPU-only deployment of the production Serve config -> the custom resources it
+    asks for (the LLM app's router included; the LLM server itself is GPU-bound)."""
+    asks: dict[str, dict[str, float]] = {}
+    for app in config.applications:
+        options = AppOptions.model_validate(app.args or {})
+        if app.import_path.endswith(":build_llm_app"):
+            asks[f"{app.name}.router"] = options.llm.router_resources
+            continue
+        for name in ("ingress", "transcriber", "embedder", "processor"):
+            deployment = getattr(options, name)
+            if deployment.num_gpus == 0:
+                asks[f"{app.name}.{name}"] = deployment.resources
+    return asks
+
+
+def cpu_group_problems(a: Artifacts) -> list[str]:
+    """CPU-only replicas stay off the GPU nodes: each asks for a custom resource that a CPU
+    group declares and no GPU group does, in every manifest and in ray_cluster.yaml."""
+    problems = []
+    asks = _cpu_only_asks(a.serve_config)
+    asked = {r for wanted in asks.values() for r in wanted}
+    problems += [
+        f"production Serve config: {d} (CPU only) asks for no custom resource that keeps it "
+        "off the GPU nodes"
+        for d, wanted in asks.items()
+        if not wanted
+    ]
+    clusters = [(f"{o} {doc['kind']}", [_declared(g) for g in _cluster(doc)["workerGroupSpecs"]])
+                for o, doc in _ray_docs(a)]  # fmt: skip
+    clusters.append(("ray_cluster.yaml", [
+        {k: float(v) for k, v in n.get("resources", {}).items()}
+        for name, n in a.ray_cluster["available_node_types"].items()
+        if name != a.ray_cluster["head_node_type"]]))  # fmt: skip
+    for where, groups in clusters:
+        for resource in sorted(asked):
+            if not any(g.get(resource, 0) >= 1 and not g.get("GPU") for g in groups):
+                problems.append(f"{where}: no CPU group declares {resource}")
+            if any(g.get(resource) and g.get("GPU") for g in groups):
+                problems.append(f"{where}: a GPU group declares {resource}")
+    return problems
+
+
 def lock_problems(a: Artifacts) -> list[str]:
     problems = []
     for flavour, text in a.dockerfiles.items():
@@ -296,6 +339,7 @@ CHECKS: dict[str, Callable[[Artifacts], list[str]]] = {
     "python": python_problems,
     "throughput env": throughput_env_problems,
     "accelerator": accelerator_problems,
+    "cpu group": cpu_group_problems,
     "locks": lock_problems,
     "home": home_problems,
 }

@@ -75,6 +75,19 @@ def _ask_for(accelerator: str) -> Mutation:
     return mutate
 
 
+def _drop_resources(deployment: str) -> Mutation:
+    field = "router_resources" if deployment == "llm" else "resources"
+
+    def mutate(a: Artifacts) -> Artifacts:
+        apps = [app.model_copy(update={"args": {**app.args, deployment: {
+            k: v for k, v in app.args[deployment].items() if k != field}}})
+            if deployment in app.args else app for app in a.serve_config.applications]  # fmt: skip
+        return dataclasses.replace(a, serve_config=a.serve_config.model_copy(
+            update={"applications": apps}))  # fmt: skip
+
+    return mutate
+
+
 GPU_NODE = "gpu_spot_worker"
 CPU_BASE, GPU_BASE = "rayproject/ray:2.60.0-py311", "rayproject/ray:2.60.0-py311-cu128"
 MUTATIONS: list[tuple[str, str, Mutation, str]] = [
@@ -102,6 +115,16 @@ MUTATIONS: list[tuple[str, str, Mutation, str]] = [
     ("accelerator", "ray_cluster GPU node without the accelerator",
      _ray_cluster(lambda c: c["available_node_types"][GPU_NODE]["resources"].pop(
          "accelerator_type:A10G")), "ray_cluster.yaml: no node type declares A10G"),
+    ("cpu group", "a CPU deployment free to land on GPU nodes (the spread defect)",
+     _drop_resources("processor"), "tellmemore.processor (CPU only) asks for no custom"),
+    ("cpu group", "the LLM router free to land on GPU nodes",
+     _drop_resources("llm"), "llm.router (CPU only)"),
+    ("cpu group", "CPU group without the resource",
+     _manifest(lambda d: _cluster(d)["workerGroupSpecs"][0].pop("resources"), kind="RayService"),
+     "RayService: no CPU group declares cpu_worker"),
+    ("cpu group", "GPU nodes declaring it too",
+     _ray_cluster(lambda c: c["available_node_types"][GPU_NODE]["resources"].update(
+         cpu_worker=1000)), "ray_cluster.yaml: a GPU group declares cpu_worker"),
     ("locks", "GPU image from the CPU lock",
      _dockerfile("gpu", "-c constraints-gpu.txt", "-c constraints.txt"),
      "the gpu image does not install"),
