@@ -49,6 +49,19 @@ RAY_ENV = [
     {"name": "RAY_SERVE_ENABLE_HA_PROXY", "value": "1"},
     {"name": "RAY_SERVE_LOG_TO_STDERR", "value": "1"},
 ]
+# GCS fault tolerance for the long-lived Serve cluster: the head's GCS keeps the cluster's state
+# in Redis, so when the head pod restarts, the worker pods (with the Serve replicas and proxies
+# on them) keep serving and reconnect; without it a head restart takes every worker with it
+# (tests/cluster/test_faults.py). The address is the deployment's Redis (overlays set their
+# own); a password, if it has one, comes from the Secret. No externalStorageNamespace: KubeRay
+# then uses each RayCluster's uid, so the new cluster of a NewCluster upgrade never reads the
+# old one's state. (The backfill RayJob's cluster lives for one run and goes without.)
+GCS_FT = {
+    "redisAddress": "redis://tellmemore-redis:6379",
+    "redisPassword": {"valueFrom": {"secretKeyRef": {
+        "name": SECRET, "key": "RAY_GCS_REDIS_PASSWORD", "optional": True}}},
+}  # fmt: skip
+
 # Declared by the CPU group's nodes only and asked for by every CPU-only deployment in the
 # production Serve config (`resources: {cpu_worker: 1}`), which keeps them off the GPU nodes.
 CPU_GROUP_RESOURCE = "cpu_worker"
@@ -177,7 +190,7 @@ def rayservice() -> dict[str, Any]:
             "upgradeStrategy": {"type": "NewCluster"},
             "serviceUnhealthySecondThreshold": 900,
             "deploymentUnhealthySecondThreshold": 300,
-            "rayClusterConfig": cluster_spec(),
+            "rayClusterConfig": {**cluster_spec(), "gcsFaultToleranceOptions": GCS_FT},
         },
     }  # fmt: skip
 

@@ -245,6 +245,22 @@ def cpu_group_problems(a: Artifacts) -> list[str]:
     return problems
 
 
+def gcs_ft_problems(a: Artifacts) -> list[str]:
+    """The Serve cluster survives a head restart (GCS fault tolerance on Redis, as the cluster
+    tier's fault test runs it), and each RayCluster keeps its state apart (no fixed
+    namespace, which a NewCluster upgrade's second cluster would share)."""
+    problems = []
+    for overlay, doc in _ray_docs(a):
+        if doc["kind"] != "RayService":
+            continue
+        ft = _cluster(doc).get("gcsFaultToleranceOptions") or {}
+        if not ft.get("redisAddress"):
+            problems.append(f"{overlay} RayService: no GCS fault tolerance (redisAddress)")
+        if ft.get("externalStorageNamespace"):
+            problems.append(f"{overlay} RayService: a fixed externalStorageNamespace")
+    return problems
+
+
 def lock_problems(a: Artifacts) -> list[str]:
     problems = []
     for flavour, text in a.dockerfiles.items():
@@ -340,6 +356,7 @@ CHECKS: dict[str, Callable[[Artifacts], list[str]]] = {
     "throughput env": throughput_env_problems,
     "accelerator": accelerator_problems,
     "cpu group": cpu_group_problems,
+    "gcs ft": gcs_ft_problems,
     "locks": lock_problems,
     "home": home_problems,
 }

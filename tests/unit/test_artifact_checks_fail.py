@@ -125,6 +125,13 @@ MUTATIONS: list[tuple[str, str, Mutation, str]] = [
     ("cpu group", "GPU nodes declaring it too",
      _ray_cluster(lambda c: c["available_node_types"][GPU_NODE]["resources"].update(
          cpu_worker=1000)), "ray_cluster.yaml: a GPU group declares cpu_worker"),
+    ("gcs ft", "a Serve cluster whose head restart takes the workers with it",
+     _manifest(lambda d: _cluster(d).pop("gcsFaultToleranceOptions"), kind="RayService"),
+     "production RayService: no GCS fault tolerance"),
+    ("gcs ft", "a namespace the upgrade's new cluster would share",
+     _manifest(lambda d: _cluster(d)["gcsFaultToleranceOptions"].update(
+         externalStorageNamespace="tellmemore"), kind="RayService"),
+     "a fixed externalStorageNamespace"),
     ("locks", "GPU image from the CPU lock",
      _dockerfile("gpu", "-c constraints-gpu.txt", "-c constraints.txt"),
      "the gpu image does not install"),
