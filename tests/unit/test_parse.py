@@ -87,3 +87,35 @@ def test_repair_escapes_bare_ampersands_and_html_entities_outside_cdata() -> Non
     assert feed.title == "Rock & Roll History"
     assert feed.episodes[0].title == "Sex & drugs & rock"
     assert feed.warnings
+
+
+def test_only_absolute_http_urls_are_kept() -> None:
+    """What a feed gives us to store and hand to players, links and exports: absolute http(s)
+    URLs only. A ``javascript:`` enclosure would otherwise reach an audio element's src and an
+    M3U file; relative ones are dropped rather than resolved, so that an episode's identity
+    never depends on where the feed was fetched from."""
+    body = b"""<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0"
+      xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel><title>t</title>
+      <link>javascript:alert(1)</link><itunes:image href="https://x.example/art/show.jpg"/>
+      <item><guid>1</guid><title>Script</title><link>data:text/html,hi</link>
+        <enclosure url="javascript:alert(document.cookie)" type="audio/mpeg"/>
+        <podcast:transcript url="file:///etc/passwd" type="text/plain"/>
+        <podcast:transcript url="https://x.example/t/1.vtt" type="text/vtt"/>
+        <podcast:chapters url="gopher://x.example/1" type="application/json+chapters"/></item>
+      <item><guid>2</guid><title>Spaces</title><link>/episodes/2</link>
+        <enclosure url=" https://x.example/audio/My Episode 2.mp3 " type="audio/mpeg"/>
+        <itunes:image href="//x.example/art/2.jpg"/>
+        <podcast:chapters url="https://x.example/2.json" type="application/json+chapters"/></item>
+      <item><guid>3</guid><title>Broken</title>
+        <enclosure url="http://[::1" type="audio/mpeg"/></item>
+    </channel></rss>"""
+    feed = parse_feed(body, url="https://x.example/feeds/show.xml")
+    assert feed.link is None
+    assert feed.image_url == "https://x.example/art/show.jpg"
+    script, spaces, broken = feed.episodes
+    assert script.enclosure_url is None and script.link is None and script.chapters is None
+    assert [t.url for t in script.transcripts] == ["https://x.example/t/1.vtt"]
+    assert spaces.enclosure_url == "https://x.example/audio/My Episode 2.mp3"
+    assert spaces.link is None and spaces.image_url is None
+    assert spaces.chapters is not None and spaces.chapters.url == "https://x.example/2.json"
+    assert broken.enclosure_url is None

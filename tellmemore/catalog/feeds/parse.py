@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import feedparser
 
 from tellmemore.catalog.feeds.extras import ItemExtras, read_extras
-from tellmemore.catalog.feeds.urls import enclosure_identity
+from tellmemore.catalog.feeds.urls import enclosure_identity, web_url
 from tellmemore.catalog.feeds.values import (
     clean_text,
     html_to_text,
@@ -92,8 +92,8 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
         author=clean_text(channel.get("author") or channel.get("itunes_author"), 500),
         description=html_to_text(description_html),
         description_html=description_html or None,
-        link=(channel.get("link") or "").strip() or None,
-        image_url=(image.get("href") or image.get("url") or "").strip() or None,
+        link=web_url(channel.get("link")),
+        image_url=web_url(image.get("href") or image.get("url")),
         language=clean_text(channel.get("language"), 35),
         categories=tuple(
             dict.fromkeys(t["term"].strip() for t in channel.get("tags", []) if t.get("term"))
@@ -176,28 +176,29 @@ def _enclosure(entry: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _transcripts(entry: dict[str, Any], extra: ItemExtras | None) -> tuple[TranscriptLink, ...]:
+    links: tuple[TranscriptLink, ...] = ()
     if extra is not None and extra.transcripts:
-        return extra.transcripts
-    single = entry.get("podcast_transcript")
-    if isinstance(single, dict) and single.get("url"):
-        return (
+        links = extra.transcripts
+    elif isinstance(single := entry.get("podcast_transcript"), dict) and single.get("url"):
+        links = (
             TranscriptLink(
-                url=single["url"].strip(),
+                url=single["url"],
                 type=(single.get("type") or "text/plain").lower(),
                 language=single.get("language") or None,
                 rel=single.get("rel") or None,
             ),
         )
-    return ()
+    return tuple(replace(link, url=kept) for link in links if (kept := web_url(link.url)))
 
 
 def _chapters(entry: dict[str, Any], extra: ItemExtras | None) -> ChaptersLink | None:
+    link = None
     if extra is not None and extra.chapters is not None:
-        return extra.chapters
-    single = entry.get("podcast_chapters")
-    if isinstance(single, dict) and single.get("url"):
-        return ChaptersLink(url=single["url"].strip(), type=single.get("type") or None)
-    return None
+        link = extra.chapters
+    elif isinstance(single := entry.get("podcast_chapters"), dict) and single.get("url"):
+        link = ChaptersLink(url=single["url"], type=single.get("type") or None)
+    kept = web_url(link.url) if link else None
+    return replace(link, url=kept) if link and kept else None
 
 
 def _hash(*parts: str | None) -> str:
@@ -228,9 +229,9 @@ def _episode(
     entry: dict[str, Any], extra: ItemExtras | None, guid: str | None, *, unique_guid: bool
 ) -> ParsedEpisode:
     enclosure = _enclosure(entry)
-    enclosure_url = enclosure["href"].strip() if enclosure else None
+    enclosure_url = web_url(enclosure["href"]) if enclosure else None
     enclosure_key = enclosure_identity(enclosure_url) if enclosure_url else None
-    link = (entry.get("link") or "").strip() or None
+    link = web_url(entry.get("link"))
     title = clean_text(entry.get("title"), 1000)
     # dict.get: feedparser's own get() maps updated->published with a deprecation warning.
     published_raw = clean_text(dict.get(entry, "published") or dict.get(entry, "updated"), 200)
@@ -263,7 +264,7 @@ def _episode(
         enclosure_url=enclosure_url,
         enclosure_type=(enclosure.get("type") or "").strip().lower() or None if enclosure else None,
         enclosure_length=parse_length(enclosure.get("length")) if enclosure else None,
-        image_url=(image.get("href") or "").strip() or None,
+        image_url=web_url(image.get("href")),
         season=parse_int(entry.get("itunes_season"), low=0, high=100_000),
         episode_number=parse_int(entry.get("itunes_episode"), low=0, high=1_000_000),
         episode_type=clean_text(entry.get("itunes_episodetype"), 20),

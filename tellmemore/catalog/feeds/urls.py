@@ -38,6 +38,27 @@ _TRACKING_PREFIXES = re.compile(
 )
 
 
+def web_url(value: object) -> str | None:
+    """A URL a feed gives us to store and show (enclosure, link, image, transcript, chapters),
+    kept only if it is an absolute http(s) URL with a host. Anything else (``javascript:``,
+    ``data:``, ``file:``, a relative path, garbage) is dropped here, so it never reaches a
+    player's ``src``, a link, an export or a fetch. Relative URLs are not resolved: an
+    episode's identity must not depend on the address the feed was fetched from."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    url = value.strip()
+    if len(url) > MAX_URL_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ALLOWED_SCHEMES or not parts.hostname:
+        return None
+    return url
+
+
 def parse_http_url(url: str) -> SplitResult:
     """Split ``url`` and insist it is an absolute http(s) URL with a host."""
     url = url.strip()
