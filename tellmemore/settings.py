@@ -83,6 +83,11 @@ class ApiSettings(BaseModel):
     max_page_size: int = Field(default=100, ge=1)
     opml_max_bytes: int = Field(default=2 * 2**20, gt=0)
     opml_max_entries: int = Field(default=500, ge=1)
+    # /metrics reveals traffic, routes and timings: with a token it answers only to
+    # `Authorization: Bearer <token>` (an operator's scraper); without one it is open in
+    # development and tests and absent in production, where Prometheus reads the same series
+    # from each Ray node's metrics port (raykit/metrics.py mirrors them there).
+    metrics_token: SecretStr | None = None
 
 
 _PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "changethis", "placeholder"})

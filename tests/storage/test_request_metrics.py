@@ -7,9 +7,11 @@ from __future__ import annotations
 import psycopg
 import pytest
 from httpx import AsyncClient
+from pydantic import SecretStr
 
-from tellmemore.settings import DatabaseSettings
+from tellmemore.settings import DatabaseSettings, Settings
 from tellmemore.storage import make_pool, statement_kind
+from tests.conftest import bearer, register, serve
 from tests.support.scrape import Scrape, parse
 
 
@@ -69,3 +71,33 @@ def test_statement_kinds() -> None:
     assert statement_kind("VACUUM") == "other"
     assert statement_kind("") == "other"
     assert statement_kind(psycopg.sql.SQL("SELECT {}").format(psycopg.sql.Literal(1))) == "other"
+
+
+async def test_metrics_need_the_operators_token_when_one_is_set(settings: Settings) -> None:
+    """Request counts per route and latencies are not for everyone: with
+    ``api.metrics_token`` only its bearer is answered (a listener's own token is not it)."""
+    token = "metrics-operator-token-0123456789"
+    guarded = settings.model_copy(
+        update={"api": settings.api.model_copy(update={"metrics_token": SecretStr(token)})}
+    )
+    async with serve(guarded) as http:
+        listener = bearer((await register(http))["tokens"])
+        for headers in ({}, {"Authorization": "Bearer wrong"}, listener,
+                        {"Authorization": f"Basic {token}"}):  # fmt: skip
+            refused = await http.get("/metrics", headers=headers)
+            assert refused.status_code == 401, headers
+            assert refused.json()["error"]["code"] == "metrics_token_required"
+            assert "tmm_http_requests_total" not in refused.text
+        allowed = await http.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert allowed.status_code == 200 and "tmm_http_requests_total" in allowed.text
+
+
+async def test_metrics_are_absent_in_production_without_a_token(settings: Settings) -> None:
+    """Production scrapes each Ray node's metrics port; the API's route answers as an unknown
+    route does."""
+    production = settings.model_copy(update={"environment": "production"})
+    async with serve(production) as http:
+        metrics = await http.get("/metrics")
+        unknown = await http.get("/no-such-route")
+    assert metrics.status_code == unknown.status_code == 404
+    assert metrics.json() == unknown.json()
