@@ -24,7 +24,8 @@ from psycopg.conninfo import make_conninfo
 from models.embedder import Embedder, LocalTextEmbedder
 from models.types import Embeddings
 from tellmemore.index import SegmentStore, connect, live_tables
-from tellmemore.ops import Backups
+from tellmemore.ops import BackupError, Backups
+from tellmemore.ops.backup.postgres import dump_command
 from tellmemore.research import EvalSet, load_eval_catalog, load_eval_set
 from tellmemore.search import SearchEngine, SearchMode
 from tellmemore.settings import BackupSettings, LanceSettings, RedisSettings, S3Settings, Settings
@@ -237,3 +238,43 @@ def test_old_backups_are_pruned_and_the_newest_kept(settings: Settings) -> None:
 def test_an_unknown_backup_is_a_clear_error(settings: Settings) -> None:
     missing = tmm(settings, "backup", "restore", "20000101T000000Z")
     assert missing.returncode == 1 and "backup_not_found" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda dump: dump[: len(dump) // 2], "bytes; the backup recorded"),
+        (lambda dump: dump[:-1] + bytes([dump[-1] ^ 0xFF]), "sha256 differs"),
+    ],
+    ids=["truncated", "same size, other bytes"],
+)
+def test_a_forced_restore_of_a_damaged_dump_changes_nothing(
+    settings: Settings, damage: Any, reason: str
+) -> None:
+    """The dump is downloaded and checked against the manifest before anything is touched:
+    a damaged one leaves the live database exactly as it was (the old code dropped the schema
+    first, then found out), and no half-restored database behind."""
+    manifest = Backups(settings).create()
+    objects = ObjectStore(settings.s3)
+    dump = objects.get_bytes(manifest.postgres_key)
+    objects.put_bytes(manifest.postgres_key, damage(dump), "application/octet-stream")
+    before = postgres_state(settings.database.url)
+    with pytest.raises(BackupError) as failed:
+        Backups(settings).restore(manifest.id, force=True)
+    assert failed.value.code == "dump_corrupt" and reason in failed.value.message
+    assert "Nothing was changed" in failed.value.message
+    assert postgres_state(settings.database.url) == before
+    with psycopg.connect(make_conninfo(settings.database.url, dbname="postgres")) as conn:
+        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                            ("%_restoring_%",)).fetchall()  # fmt: skip
+    assert left == []
+
+
+def test_the_database_password_never_reaches_the_tools_arguments(tmp_path: Path) -> None:
+    """Any local user can read a process's arguments (`ps`); libpq reads PGPASSWORD from the
+    tool's own environment instead."""
+    url = "postgresql://tmm:s3cr3t-pa55@127.0.0.1:5432/tellmemore?sslmode=prefer"
+    args, env = dump_command(url, tmp_path / "x.dump")
+    assert not any("s3cr3t-pa55" in arg for arg in args), args
+    assert env["PGPASSWORD"] == "s3cr3t-pa55"
+    assert any("dbname=tellmemore" in a and "user=tmm" in a for a in args)

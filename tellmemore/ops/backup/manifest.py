@@ -31,6 +31,8 @@ class BackupManifest:
     postgres_key: str
     postgres_bytes: int
     tables: tuple[TableSnapshot, ...]
+    # The dump's digest, checked before a restore touches anything (older backups lack it).
+    postgres_sha256: str | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -51,6 +53,7 @@ class BackupManifest:
             postgres_key=data["postgres_key"],
             postgres_bytes=int(data["postgres_bytes"]),
             tables=tuple(TableSnapshot(**t) for t in data["tables"]),
+            postgres_sha256=data.get("postgres_sha256"),
         )
 
 

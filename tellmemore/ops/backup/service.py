@@ -62,7 +62,7 @@ class Backups:
         self._objects.ensure_bucket()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "postgres.dump"
-            size = postgres.dump(url, path)
+            size, digest = postgres.dump(url, path)
             self._objects.upload_file(self._key(backup_id, "postgres.dump"), path,
                                       "application/octet-stream")  # fmt: skip
         db = connect(self._settings.lance, self._settings.s3)
@@ -72,7 +72,7 @@ class Backups:
             id=backup_id, created_at=taken, schema_version=postgres.schema_version(url),
             s3_layout_version=S3_LAYOUT_VERSION,
             postgres_key=self._key(backup_id, "postgres.dump"), postgres_bytes=size,
-            tables=tuple(tables),
+            tables=tuple(tables), postgres_sha256=digest,
         )  # fmt: skip
         self._objects.put_bytes(self._key(backup_id, "manifest.json"),
                                 manifest.to_json().encode(), "application/json")  # fmt: skip
@@ -111,9 +111,13 @@ class Backups:
     def restore(
         self, backup_id: str, *, database_url: str | None = None, force: bool = False
     ) -> RestoreReport:
-        """Bring PostgreSQL (``database_url``, by default the configured one, created if
-        missing) and the LanceDB tables back to the backup. A database that has tables is
-        refused unless ``force``, which empties it first."""
+        """Bring PostgreSQL (``database_url``, by default the configured one) and the LanceDB
+        tables back to the backup. A database that has tables is refused unless ``force``.
+
+        Nothing live is touched until the dump is downloaded, verified against the manifest
+        and fully restored into a new database; that one then takes the live one's name (open
+        sessions ended), and the old one is dropped once LanceDB is restored too. A failure
+        on the way leaves the live database as it was."""
         started = time.monotonic()
         manifest = self.get(backup_id)
         if manifest.s3_layout_version != S3_LAYOUT_VERSION:
@@ -122,20 +126,35 @@ class Backups:
                 f"reads layout {S3_LAYOUT_VERSION}.", code="layout_mismatch",
             )  # fmt: skip
         url = database_url or self._settings.database.url
-        postgres.create_database(url)
-        existing = postgres.user_tables(url)
+        existing = postgres.user_tables(url) if postgres.database_exists(url) else []
         if existing and not force:
             raise BackupError(
                 f"The target database has {len(existing)} tables; restoring would overwrite "
                 "them. Restore into an empty database, or pass --force.", code="target_not_empty",
             )  # fmt: skip
-        if existing:
-            postgres.clear(url)
+        name = postgres.database_name(url)
+        staging = postgres.with_database(url, f"{name[:40]}_restoring_{backup_id.lower()}")
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "postgres.dump"
             self._objects.download_file(manifest.postgres_key, path)
-            postgres.restore(url, path)
+            postgres.verify(path, manifest.postgres_bytes, manifest.postgres_sha256)
+            postgres.drop_database(staging)  # a leftover of an interrupted restore
+            postgres.create_database(staging)
+            try:
+                postgres.restore(staging, path)
+            except BaseException:
+                postgres.drop_database(staging)
+                raise
+        replaced = postgres.replace_database(url, postgres.database_name(staging))
         db = connect(self._settings.lance, self._settings.s3)
-        lance = lance_snapshots.restore(db, manifest.tables, self._options)
+        try:
+            lance = lance_snapshots.restore(db, manifest.tables, self._options)
+        except BaseException:
+            if replaced:
+                log.error("LanceDB restore failed; the database it replaced is kept as %s",
+                          replaced)  # fmt: skip
+            raise
+        if replaced:
+            postgres.drop_database(postgres.with_database(url, replaced))
         return RestoreReport(backup_id, len(postgres.user_tables(url)), lance,
                              time.monotonic() - started)  # fmt: skip
