@@ -22,7 +22,9 @@ from tellmemore.wiring import Services
 log = logging.getLogger("tellmemore.http")
 
 _DOC_PATHS = ("/docs", "/redoc", "/openapi.json")
-_UNLIMITED = ("/health", "/ready", *_DOC_PATHS)
+# /ready is limited like any route (it reads the database, though at most once per
+# api.ready_cache_s); /health touches nothing.
+_UNLIMITED = ("/health", *_DOC_PATHS)
 AUTH_PATHS = frozenset({"/auth/login", "/auth/register", "/auth/refresh"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _METHODS = _SAFE_METHODS | {"POST", "PUT", "PATCH", "DELETE"}

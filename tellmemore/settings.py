@@ -88,6 +88,8 @@ class ApiSettings(BaseModel):
     # development and tests and absent in production, where Prometheus reads the same series
     # from each Ray node's metrics port (raykit/metrics.py mirrors them there).
     metrics_token: SecretStr | None = None
+    # /ready reuses its answer this long, so probing it in a loop costs one query per period.
+    ready_cache_s: float = Field(default=1.0, ge=0)
 
 
 _PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "changethis", "placeholder"})

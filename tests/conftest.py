@@ -203,7 +203,7 @@ def make_settings(
             total_timeout_s=3.0,
         ),
         apple=AppleSettings(base_url=apple_url, calls_per_minute=20),
-        api=ApiSettings(max_page_size=50),
+        api=ApiSettings(max_page_size=50, ready_cache_s=0),
         lance=LanceSettings(location=str(lance_dir)),
     )
 

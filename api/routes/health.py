@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from dataclasses import dataclass, field
+
 import psycopg
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 
-from api.deps import ServicesDep
+from api.deps import ServicesDep, SettingsDep
 from api.schemas import HealthOut, ReadyOut
 from tellmemore.storage import load_migrations, migration_status
+from tellmemore.wiring import Services
 
 router = APIRouter(tags=["health"])
 
@@ -25,7 +30,32 @@ async def health() -> HealthOut:
     summary="The database is reachable and its schema is current",
     responses={503: {"model": ReadyOut, "description": "Not ready"}},
 )
-async def ready(services: ServicesDep) -> ReadyOut | JSONResponse:
+async def ready(
+    request: Request, services: ServicesDep, settings: SettingsDep
+) -> ReadyOut | JSONResponse:
+    """Anyone can call this, so it must cost next to nothing: the answer is reused for
+    ``api.ready_cache_s``, and concurrent callers wait for one check instead of each querying
+    the database (it also counts against the per-IP rate limit like any other route)."""
+    probe: _Probe = getattr(request.app.state, "ready_probe", None) or _Probe()
+    request.app.state.ready_probe = probe
+    async with probe.lock:
+        if probe.body is None or time.monotonic() - probe.at >= settings.api.ready_cache_s:
+            probe.body = await _check(services)
+            probe.at = time.monotonic()
+        body = probe.body
+    if body.problems:
+        return JSONResponse(body.model_dump(), status_code=503)
+    return body
+
+
+@dataclass
+class _Probe:
+    at: float = 0.0
+    body: ReadyOut | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+async def _check(services: Services) -> ReadyOut:
     latest = max((m.version for m in load_migrations()), default=0)
     problems: list[str] = []
     version: int | None = None
@@ -43,13 +73,10 @@ async def ready(services: ServicesDep) -> ReadyOut | JSONResponse:
             problems.append(f"applied migrations edited since: {list(status.changed)}")
     except (PoolTimeout, psycopg.Error) as exc:
         problems.append(f"database unreachable: {type(exc).__name__}")
-    body = ReadyOut(
+    return ReadyOut(
         status="not_ready" if problems else "ready",
         database=reachable,
         schema_version=version,
         schema_latest=latest,
         problems=problems,
     )
-    if problems:
-        return JSONResponse(body.model_dump(), status_code=503)
-    return body

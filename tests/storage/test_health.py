@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import psycopg
 from httpx import AsyncClient
 from psycopg import sql
@@ -10,6 +12,7 @@ from psycopg.conninfo import make_conninfo
 from tellmemore.settings import DatabaseSettings, Settings
 from tellmemore.storage import load_migrations, migrate
 from tests.conftest import serve
+from tests.support.scrape import parse
 
 
 async def test_health_and_ready(client: AsyncClient) -> None:
@@ -81,3 +84,29 @@ async def test_not_ready_until_migrations_are_applied(
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+async def _statements(http: AsyncClient) -> float:
+    scrape = parse((await http.get("/metrics")).text)
+    return scrape.total("tmm_db_query_seconds_count")
+
+
+async def test_ready_is_cheap_however_often_it_is_called(settings: Settings) -> None:
+    """Anyone may call /ready: a burst of calls costs one database check per
+    ``api.ready_cache_s``, not one each, and it counts against the caller's rate limit."""
+    uncached = settings.model_copy(update={"api": settings.api.model_copy(
+        update={"ready_cache_s": 0})})  # fmt: skip
+    async with serve(uncached) as http:
+        before = await _statements(http)
+        assert (await http.get("/ready")).status_code == 200
+        one_check = await _statements(http) - before
+    assert one_check >= 1
+    cached = settings.model_copy(update={"api": settings.api.model_copy(
+        update={"ready_cache_s": 60})})  # fmt: skip
+    async with serve(cached) as http:
+        before = await _statements(http)
+        answers = await asyncio.gather(*(http.get("/ready") for _ in range(30)))
+        burst = await _statements(http) - before
+        assert [a.status_code for a in answers] == [200] * 30
+        assert "ratelimit-remaining" in {k.lower() for k in answers[0].headers}
+    assert burst == one_check, (burst, one_check)
