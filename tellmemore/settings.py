@@ -107,6 +107,13 @@ class AuthSettings(BaseModel):
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     password_min_length: int = Field(default=10, ge=8)
     password_max_length: int = Field(default=128, le=1024)
+    # Per-account login throttling (accounts/throttle.py): failures that cost nothing, then a
+    # lock that doubles with each further failure, from login_backoff_s up to the max; a
+    # success, or login_failure_memory_s without failures, starts the count again.
+    login_free_failures: int = Field(default=5, ge=1)
+    login_backoff_s: float = Field(default=2.0, gt=0)
+    login_backoff_max_s: float = Field(default=900.0, gt=0)
+    login_failure_memory_s: float = Field(default=3600.0, gt=0)
 
 
 class RedisSettings(BaseModel):

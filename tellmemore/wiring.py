@@ -19,7 +19,7 @@ import httpx
 import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
-from tellmemore.accounts import Accounts, AuthService, RateLimiter
+from tellmemore.accounts import Accounts, AuthService, LoginThrottle, RateLimiter
 from tellmemore.catalog import (
     AppleClient,
     Catalog,
@@ -105,7 +105,8 @@ async def open_services(
             jobs = EpisodeJobs(pool, make_queue(pool, settings.processing), settings.processing)
             search_cache, catalog_cache = _caches(settings, redis)
             catalog = Catalog(settings, pool, loader, apple, jobs, cache=catalog_cache)
-            auth = AuthService(settings, pool, clock)
+            throttle = LoginThrottle(redis, settings.redis, settings.auth)
+            auth = AuthService(settings, pool, clock, throttle=throttle)
             limiter = RateLimiter(redis, settings.redis)
             accounts = Accounts(pool, auth, catalog, limiter, clock, jobs)
             engine = SearchEngine(

@@ -218,6 +218,9 @@ def clean_db(database_url: str, redis_settings: RedisSettings) -> None:
     try:
         for name in ("catalog", "search"):
             client.incr(f"{redis_settings.key_prefix}cache:{name}:generation")
+        # Login failures are counted per email address, and the users are gone.
+        for key in client.scan_iter(match=f"{redis_settings.key_prefix}login:*"):
+            client.delete(key)
     finally:
         client.close()
 

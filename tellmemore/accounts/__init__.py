@@ -5,6 +5,7 @@ from tellmemore.accounts.auth import AuthService, Principal
 from tellmemore.accounts.passwords import PasswordHasher, check_password_rules
 from tellmemore.accounts.ratelimit import Decision, LimiterUnavailable, RateLimiter
 from tellmemore.accounts.service import Accounts
+from tellmemore.accounts.throttle import LoginThrottle
 from tellmemore.accounts.tokens import AccessTokens, refresh_token_digest
 from tellmemore.accounts.types import TokenPair
 
@@ -14,6 +15,7 @@ __all__ = [
     "AuthService",
     "Decision",
     "LimiterUnavailable",
+    "LoginThrottle",
     "PasswordHasher",
     "Principal",
     "RateLimiter",

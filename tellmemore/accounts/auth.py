@@ -9,16 +9,20 @@ also ends that family's access tokens, since every request checks its family is 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from tellmemore.accounts.passwords import PasswordHasher, check_password_rules
+from tellmemore.accounts.ratelimit import LimiterUnavailable
 from tellmemore.accounts.rows import users as user_rows
+from tellmemore.accounts.throttle import LoginThrottle
 from tellmemore.accounts.tokens import (
     AccessTokens,
     new_refresh_token,
@@ -33,6 +37,20 @@ from tellmemore.settings import Settings
 
 log = logging.getLogger("tellmemore.auth")
 Conn = psycopg.AsyncConnection[Any]
+T = TypeVar("T")
+
+
+async def _limiter_call(call: Awaitable[T]) -> T:
+    """Redis down: logins fail closed, as every write does (api.middleware)."""
+    try:
+        return await call
+    except LimiterUnavailable as exc:
+        raise CatalogError(
+            "rate_limiter_unavailable",
+            "Logins are paused while the rate limiter is unreachable; try again shortly.",
+            ErrorKind.UNAVAILABLE,
+            retry_after_s=5,
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -46,8 +64,16 @@ class Principal:
 class AuthService:
     """Accounts and tokens over PostgreSQL."""
 
-    def __init__(self, settings: Settings, pool: AsyncConnectionPool, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: AsyncConnectionPool,
+        clock: Clock,
+        *,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
         self._settings = settings.auth
+        self._throttle = throttle
         self._pool = pool
         self._clock = clock
         self._hasher = PasswordHasher(settings.auth)
@@ -78,15 +104,35 @@ class AuthService:
         return user, tokens
 
     async def login(self, email: str, password: str, user_agent: str | None) -> TokenPair:
+        """Check the password (unless this address is locked by its failures) and start a
+        session."""
+        await self._refuse_if_locked(email)
         async with self._pool.connection() as conn:
             found = await user_rows.credentials(conn, email)
         if not await self._hasher.verify(password, found[1] if found else None) or not found:
             log.info("login failed", extra={"email": mask_email(email)})
+            if self._throttle is not None:
+                await _limiter_call(self._throttle.failed(email))
             raise unauthorized("invalid_credentials", "The email or password is wrong.")
+        if self._throttle is not None:
+            await _limiter_call(self._throttle.succeeded(email))
         async with self._pool.connection() as conn, conn.transaction():
             tokens = await self._start_session(conn, found[0], user_agent)
         log.info("login succeeded", extra={"user_id": str(found[0]), "email": mask_email(email)})
         return tokens
+
+    async def _refuse_if_locked(self, email: str) -> None:
+        if self._throttle is None:
+            return
+        wait_s = await _limiter_call(self._throttle.locked_for(email))
+        if wait_s > 0:
+            log.info("login throttled", extra={"email": mask_email(email)})
+            raise CatalogError(
+                "login_throttled",
+                f"Too many failed logins for this account; try again in {math.ceil(wait_s)} s.",
+                ErrorKind.RATE_LIMITED,
+                retry_after_s=math.ceil(wait_s),
+            )
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token; a reused one revokes its family."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import httpx
 import pytest
 
 from tellmemore.settings import RateLimitSettings, RedisSettings, Settings
@@ -79,11 +80,13 @@ async def test_login_has_a_stricter_limit(production_limits: Settings, clean_db:
         serve(production_limits, client_ip="10.9.2.2") as someone_else,
     ):
         await register(someone_else, "victim@example.com")
+        # One guess per address, so that only the per-IP limit is in play (per-account
+        # throttling has its own test below).
         guesses = [
             (
                 await attacker.post(
                     "/auth/login",
-                    json={"email": "victim@example.com", "password": f"guess-{i:04d}xx"},
+                    json={"email": f"user-{i}@example.com", "password": f"guess-{i:04d}xx"},
                 )
             ).status_code
             for i in range(11)
@@ -131,3 +134,41 @@ async def test_redis_down_reads_pass_writes_refused(
             assert response.status_code == 503
             assert response.json()["error"]["code"] == "rate_limiter_unavailable"
             assert response.headers["Retry-After"] == "5"
+
+
+async def test_failed_logins_lock_the_account_with_exponential_backoff(
+    settings: Settings, clean_db: None
+) -> None:
+    """Guesses for one account from ever-new addresses (which no per-IP limit sees): after
+    the free failures each failure locks the account twice as long, a locked account is
+    refused before its password is checked (the right one too), other accounts are not
+    affected, and a success after the lock starts the count again."""
+    auth = settings.auth.model_copy(
+        update={"login_free_failures": 3, "login_backoff_s": 1.0, "login_backoff_max_s": 4.0}
+    )
+    throttled = settings.model_copy(update={"auth": auth})
+    async with serve(throttled) as owner:
+        await register(owner, "target@example.com")
+        await register(owner, "bystander@example.com")
+
+    async def login(password: str, ip: int, email: str = "target@example.com") -> httpx.Response:
+        async with serve(throttled, client_ip=f"198.51.100.{ip}") as http:
+            return await http.post("/auth/login", json={"email": email, "password": password})
+
+    answers = [await login(f"wrong guess {i}", ip=i) for i in range(4)]
+    assert [a.status_code for a in answers] == [401] * 4
+    locked = await login("correct horse battery", ip=10)
+    assert locked.status_code == 429 and locked.json()["error"]["code"] == "login_throttled"
+    assert 1 <= int(locked.headers["Retry-After"]) <= 2
+    bystander = await login("correct horse battery", ip=11, email="bystander@example.com")
+    assert bystander.status_code == 200
+    await asyncio.sleep(1.1)
+    again = await login("wrong again", ip=12)  # the lock passed; this failure doubles it
+    assert again.status_code == 401
+    doubled = await login("correct horse battery", ip=13)
+    assert doubled.status_code == 429 and int(doubled.headers["Retry-After"]) == 2
+    await asyncio.sleep(2.1)
+    assert (await login("correct horse battery", ip=14)).status_code == 200
+    # The success cleared the count: the next failures are free again.
+    assert (await login("wrong once more", ip=15)).status_code == 401
+    assert (await login("correct horse battery", ip=16)).status_code == 200
