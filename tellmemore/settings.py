@@ -83,10 +83,8 @@ class ApiSettings(BaseModel):
     max_page_size: int = Field(default=100, ge=1)
     opml_max_bytes: int = Field(default=2 * 2**20, gt=0)
     opml_max_entries: int = Field(default=500, ge=1)
-    # /metrics reveals traffic, routes and timings: with a token it answers only to
-    # `Authorization: Bearer <token>` (an operator's scraper); without one it is open in
-    # development and tests and absent in production, where Prometheus reads the same series
-    # from each Ray node's metrics port (raykit/metrics.py mirrors them there).
+    # /metrics answers only `Authorization: Bearer <token>` when set; unset, it is open in
+    # development and tests and absent in production (api/routes/metrics.py says why).
     metrics_token: SecretStr | None = None
     # /ready reuses its answer this long, so probing it in a loop costs one query per period.
     ready_cache_s: float = Field(default=1.0, ge=0)
@@ -107,9 +105,8 @@ class AuthSettings(BaseModel):
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     password_min_length: int = Field(default=10, ge=8)
     password_max_length: int = Field(default=128, le=1024)
-    # Per-account login throttling (accounts/throttle.py): failures that cost nothing, then a
-    # lock that doubles with each further failure, from login_backoff_s up to the max; a
-    # success, or login_failure_memory_s without failures, starts the count again.
+    # Per-account login throttling (accounts/throttle.py): free failures, then a lock that
+    # doubles per failure up to the max; login_failure_memory_s without failures resets it.
     login_free_failures: int = Field(default=5, ge=1)
     login_backoff_s: float = Field(default=2.0, gt=0)
     login_backoff_max_s: float = Field(default=900.0, gt=0)
@@ -135,6 +132,14 @@ class RateLimitSettings(BaseModel):
     auth_per_minute: int = Field(default=10, ge=1)  # login/register/refresh, per client IP
     # The window the limits count over; "per minute" in production, shorter in tests.
     window_s: float = Field(default=60.0, gt=0)
+
+
+class QuotaSettings(BaseModel):
+    """What one account may make the server spend per UTC day (accounts/quotas.py)."""
+
+    enabled: bool = True
+    feeds_per_day: int = Field(default=50, ge=1)  # feeds added or imported (OPML entries)
+    episodes_per_day: int = Field(default=60, ge=0)  # episodes queued by subscribing
 
 
 class LogSettings(BaseModel):
@@ -349,6 +354,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     redis: RedisSettings = RedisSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    quotas: QuotaSettings = QuotaSettings()
     log: LogSettings = LogSettings()
     models: ModelSettings = Field(default_factory=ModelSettings)
     s3: S3Settings = S3Settings()

@@ -19,7 +19,7 @@ import httpx
 import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
-from tellmemore.accounts import Accounts, AuthService, LoginThrottle, RateLimiter
+from tellmemore.accounts import Accounts, AuthService, LoginThrottle, Quotas, RateLimiter
 from tellmemore.catalog import (
     AppleClient,
     Catalog,
@@ -108,7 +108,11 @@ async def open_services(
             throttle = LoginThrottle(redis, settings.redis, settings.auth)
             auth = AuthService(settings, pool, clock, throttle=throttle)
             limiter = RateLimiter(redis, settings.redis)
-            accounts = Accounts(pool, auth, catalog, limiter, clock, jobs)
+            quotas = Quotas(limiter, settings.quotas, clock)
+            accounts = Accounts(
+                pool, auth, catalog, limiter, clock, jobs,
+                quotas=quotas, episodes_on_subscribe=settings.processing.enqueue_newest,
+            )  # fmt: skip
             engine = SearchEngine(
                 LazyConnection(settings.lance, settings.s3),
                 text_embedder or NoTextEmbedder(),

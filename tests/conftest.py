@@ -36,6 +36,7 @@ from tellmemore.settings import (
     DatabaseSettings,
     FeedSettings,
     LanceSettings,
+    QuotaSettings,
     RateLimitSettings,
     RedisSettings,
     S3Settings,
@@ -194,6 +195,8 @@ def make_settings(
         rate_limit=RateLimitSettings(
             per_user_per_minute=100_000, per_ip_per_minute=100_000, auth_per_minute=100_000
         ),
+        # Out of the way like the rate limits; tests/storage/test_quotas.py sets its own.
+        quotas=QuotaSettings(feeds_per_day=100_000, episodes_per_day=100_000),
         database=DatabaseSettings(url=database_url, pool_min_size=0, pool_max_size=4),
         feeds=FeedSettings(
             allow_private_hosts=True,

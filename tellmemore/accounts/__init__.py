@@ -3,6 +3,7 @@ the rate limits that protect them."""
 
 from tellmemore.accounts.auth import AuthService, Principal
 from tellmemore.accounts.passwords import PasswordHasher, check_password_rules
+from tellmemore.accounts.quotas import Quotas
 from tellmemore.accounts.ratelimit import Decision, LimiterUnavailable, RateLimiter
 from tellmemore.accounts.service import Accounts
 from tellmemore.accounts.throttle import LoginThrottle
@@ -18,6 +19,7 @@ __all__ = [
     "LoginThrottle",
     "PasswordHasher",
     "Principal",
+    "Quotas",
     "RateLimiter",
     "TokenPair",
     "check_password_rules",

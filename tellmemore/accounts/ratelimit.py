@@ -39,6 +39,19 @@ return {1, limit - count - 1, 0}
 """
 
 
+# A counter that grows by n only while it stays within the limit (quotas); returns whether it
+# did and what is left.
+_COUNTER = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+if current + n > limit then return {0, limit - current} end
+redis.call('INCRBY', KEYS[1], n)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return {1, limit - current - n}
+"""
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -58,6 +71,7 @@ class RateLimiter:
         self._redis = redis
         self._prefix = settings.key_prefix + "rl:"
         self._script = redis.register_script(_SLIDING_LOG)
+        self._counter = redis.register_script(_COUNTER)
 
     def key(self, bucket: str, subject: str) -> str:
         return f"{self._prefix}{bucket}:{subject}"
@@ -72,6 +86,18 @@ class RateLimiter:
         except (RedisError, OSError) as exc:
             raise LimiterUnavailable(str(exc)) from exc
         return Decision(bool(allowed), limit, int(remaining), int(wait_us) / 1_000_000)
+
+    async def take(
+        self, bucket: str, subject: str, n: int, limit: int, ttl_s: int
+    ) -> tuple[bool, int]:
+        """Add ``n`` to a counter if it stays within ``limit``: (taken, what is left)."""
+        try:
+            taken, left = await self._counter(
+                keys=[self.key(bucket, subject)], args=[n, limit, ttl_s]
+            )
+        except (RedisError, OSError) as exc:
+            raise LimiterUnavailable(str(exc)) from exc
+        return bool(taken), max(int(left), 0)
 
     async def forget_user(self, user_id: UUID) -> int:
         """Delete every counter keyed by this user (account deletion)."""

@@ -15,16 +15,19 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tellmemore.accounts.auth import AuthService, Principal
+from tellmemore.accounts.quotas import Quotas
 from tellmemore.accounts.ratelimit import LimiterUnavailable, RateLimiter
 from tellmemore.accounts.rows import subscriptions as subscription_rows
 from tellmemore.accounts.rows import users as user_rows
 from tellmemore.accounts.types import Session, Subscription, User
-from tellmemore.catalog import AddResult, Catalog, EpisodeQueue, OpmlImportReport
+from tellmemore.catalog import AddResult, Catalog, EpisodeQueue, OpmlImportReport, parse_opml
 from tellmemore.catalog.rows import podcasts as podcast_rows
 from tellmemore.clock import Clock
 from tellmemore.errors import CatalogError, ErrorKind
 
 log = logging.getLogger("tellmemore.accounts")
+# Counting an OPML file's entries for the quota; the catalog applies its own cap on import.
+_COUNT_ANY = 1_000_000
 
 
 class Accounts:
@@ -36,8 +39,13 @@ class Accounts:
         limiter: RateLimiter,
         clock: Clock,
         jobs: EpisodeQueue | None = None,
+        *,
+        quotas: Quotas | None = None,
+        episodes_on_subscribe: int = 3,
     ) -> None:
         self._jobs = jobs
+        self._quotas = quotas
+        self._episodes_on_subscribe = episodes_on_subscribe
         self._pool = pool
         self._auth = auth
         self._catalog = catalog
@@ -100,8 +108,18 @@ class Accounts:
                 )
             added = await subscription_rows.add(conn, principal.user.id, podcast_id)
         if self._jobs is not None:
-            await self._jobs.enqueue_newest(podcast_id)
+            await self._queue_newest(principal.user.id, podcast_id)
         return added
+
+    async def _queue_newest(self, user_id: UUID, podcast_id: UUID) -> None:
+        """The newest episodes, as many as the user's episode quota still allows today."""
+        wanted = self._episodes_on_subscribe
+        if self._quotas is not None:
+            wanted = await self._quotas.take_up_to("episodes", user_id, wanted)
+        assert self._jobs is not None
+        queued = await self._jobs.enqueue_newest(podcast_id, wanted) if wanted else []
+        if self._quotas is not None:
+            await self._quotas.give_back("episodes", user_id, wanted - len(queued))
 
     async def add_and_subscribe(
         self, principal: Principal, *, feed_url: str | None = None, apple_id: int | None = None
@@ -110,6 +128,8 @@ class Accounts:
         new. Returns the podcast id and, when it was new, what adding it did; 409 if the
         caller already subscribes to it."""
         added: AddResult | None
+        if self._quotas is not None:
+            await self._quotas.take("feeds", principal.user.id, 1)
         try:
             if apple_id is not None:
                 added = await self._catalog.add_apple(apple_id)
@@ -121,6 +141,8 @@ class Accounts:
             if exc.code != "podcast_exists":
                 raise
             podcast_id, added = UUID(exc.details["podcast_id"]), None
+            if self._quotas is not None:  # nothing was fetched for it
+                await self._quotas.give_back("feeds", principal.user.id, 1)
         if not await self.subscribe(principal, podcast_id) and added is None:
             raise CatalogError(
                 "already_subscribed",
@@ -133,7 +155,12 @@ class Accounts:
     async def import_opml(self, principal: Principal, data: bytes) -> OpmlImportReport:
         """Import an OPML file into the catalog and subscribe the caller to every feed in it
         that could be used (new or already in the catalog)."""
+        if self._quotas is not None:
+            entries = len(parse_opml(data, max_entries=_COUNT_ANY))
+            await self._quotas.take("feeds", principal.user.id, entries)
         report = await self._catalog.import_opml(data)
+        if self._quotas is not None:  # feeds already in the catalog were not fetched
+            await self._quotas.give_back("feeds", principal.user.id, report.count("exists"))
         for item in report.items:
             if item.podcast_id is not None and item.status in ("created", "exists"):
                 await self.subscribe(principal, item.podcast_id)
