@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
 from api.middleware import AccessLog, BodyLimit, RateLimit, SecurityHeaders
+from api.proxies import TrustedProxies
 from api.routes import (
     auth,
     demo,
@@ -90,4 +91,6 @@ def create_app(
         ],
         max_age=600,
     )
+    # Outermost: every layer (rate limits, the access log) sees the client's own address.
+    app.add_middleware(TrustedProxies, trusted=settings.api.forwarded_allow_ips)
     return app

@@ -28,8 +28,7 @@ def api_serve(
         create_app(settings),
         host=host or settings.api.host,
         port=port or settings.api.port,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.api.forwarded_allow_ips,
+        proxy_headers=False,  # api.proxies.TrustedProxies does it, under Serve as well
         log_config=None,  # ours: structured, redacted
         access_log=False,  # the app logs each request itself, without query strings
     )

@@ -76,8 +76,8 @@ class ApiSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     # JSON request bodies larger than this are refused with 413 before they are read.
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
-    # Proxies whose X-Forwarded-For is believed (the cluster's ingress), so rate limits and
-    # logs see the real client address rather than the proxy's.
+    # Proxies (addresses, networks or "*") whose X-Forwarded-For is believed (api/proxies.py),
+    # so rate limits and logs see the client's address rather than the load balancer's.
     forwarded_allow_ips: str = "127.0.0.1"
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)

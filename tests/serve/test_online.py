@@ -348,3 +348,21 @@ async def wait_for_step(
             return body
         await asyncio.sleep(0.2)
     raise AssertionError(f"episode {episode_id} never reached step {step}")
+
+
+async def test_the_client_address_behind_a_trusted_proxy_reaches_the_rate_limits(
+    online: Online,
+) -> None:
+    """Through Serve's proxy (what a load balancer reaches), X-Forwarded-For from a trusted
+    peer (127.0.0.1 here) picks the per-IP bucket; the rest of the header is not believed."""
+    async with httpx.AsyncClient(base_url=online.url, timeout=30) as anon:
+
+        async def remaining(forwarded: str) -> int:
+            answer = await anon.get("/podcasts", headers={"X-Forwarded-For": forwarded})
+            assert answer.status_code == 200, answer.text
+            return int(answer.headers["RateLimit-Remaining"])
+
+        first = await remaining("203.0.113.7")
+        assert await remaining("203.0.113.7") == first - 1
+        assert await remaining("203.0.113.8") == first
+        assert await remaining("203.0.113.8, 203.0.113.7") == first - 2

@@ -172,3 +172,28 @@ async def test_failed_logins_lock_the_account_with_exponential_backoff(
     # The success cleared the count: the next failures are free again.
     assert (await login("wrong once more", ip=15)).status_code == 401
     assert (await login("correct horse battery", ip=16)).status_code == 200
+
+
+async def test_clients_behind_a_trusted_proxy_get_their_own_buckets(
+    production_limits: Settings, clean_db: None
+) -> None:
+    """Behind the load balancer every request comes from its address: per-IP limits must count
+    the address it forwards, and only when it is the one forwarding."""
+    behind_lb = production_limits.model_copy(update={"api": production_limits.api.model_copy(
+        update={"forwarded_allow_ips": "10.0.0.0/8"})})  # fmt: skip
+
+    async def remaining(http: httpx.AsyncClient, forwarded: str) -> int:
+        answer = await http.get("/podcasts", headers={"X-Forwarded-For": forwarded})
+        assert answer.status_code == 200
+        return int(answer.headers["RateLimit-Remaining"])
+
+    async with serve(behind_lb, client_ip="10.1.2.3") as lb:
+        first = await remaining(lb, "203.0.113.1")
+        assert await remaining(lb, "203.0.113.1") == first - 1
+        assert await remaining(lb, "203.0.113.2") == first  # another listener, own bucket
+        # A client's own X-Forwarded-For is not believed past the proxy that appended to it.
+        assert await remaining(lb, "203.0.113.2, 203.0.113.1") == first - 2
+    async with serve(behind_lb, client_ip="198.51.100.7") as direct:
+        # Not a trusted proxy: its header cannot pick a bucket.
+        mine = await remaining(direct, "203.0.113.50")
+        assert await remaining(direct, "203.0.113.51") == mine - 1
