@@ -11,7 +11,7 @@ def _proxies(trusted: str) -> TrustedProxies:
     async def app(scope: object, receive: object, send: object) -> None:  # never called
         raise AssertionError
 
-    return TrustedProxies(app, trusted)  # type: ignore[arg-type]
+    return TrustedProxies(app, trusted)
 
 
 @pytest.mark.parametrize(
