@@ -1,0 +1,67 @@
+"""The public surface: the HTTP API, authentication, rate limits and quotas."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Browser origins allowed to call the API (the frontend lives on another origin).
+    cors_origins: list[str] = Field(default_factory=list)
+    # JSON request bodies larger than this are refused with 413 before they are read.
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    # Proxies (addresses, networks or "*") whose X-Forwarded-For is believed (api/proxies.py),
+    # so rate limits and logs see the client's address rather than the load balancer's.
+    forwarded_allow_ips: str = "127.0.0.1"
+    default_page_size: int = Field(default=20, ge=1)
+    max_page_size: int = Field(default=100, ge=1)
+    opml_max_bytes: int = Field(default=2 * 2**20, gt=0)
+    opml_max_entries: int = Field(default=500, ge=1)
+    # /metrics answers only `Authorization: Bearer <token>` when set; unset, it is open in
+    # development and tests and absent in production (api/routes/metrics.py says why).
+    metrics_token: SecretStr | None = None
+    # /ready reuses its answer this long, so probing it in a loop costs one query per period.
+    ready_cache_s: float = Field(default=1.0, ge=0)
+
+
+class AuthSettings(BaseModel):
+    """Accounts: password hashing and tokens."""
+
+    # HMAC key for access tokens. Required outside development; at least 32 characters.
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "tellmemore"
+    access_token_ttl_s: int = Field(default=15 * 60, ge=30)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    # bcrypt cost; tests may lower it, production keeps 12 or more.
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    password_min_length: int = Field(default=10, ge=8)
+    password_max_length: int = Field(default=128, le=1024)
+    # Per-account login throttling (accounts/throttle.py): free failures, then a lock that
+    # doubles per failure up to the max; login_failure_memory_s without failures resets it.
+    login_free_failures: int = Field(default=5, ge=1)
+    login_backoff_s: float = Field(default=2.0, gt=0)
+    login_backoff_max_s: float = Field(default=900.0, gt=0)
+    login_failure_memory_s: float = Field(default=3600.0, gt=0)
+
+
+class RateLimitSettings(BaseModel):
+    """Requests per minute, enforced in Redis so the limit holds across API processes."""
+
+    enabled: bool = True
+    per_user_per_minute: int = Field(default=100, ge=1)
+    per_ip_per_minute: int = Field(default=100, ge=1)  # anonymous requests
+    auth_per_minute: int = Field(default=10, ge=1)  # login/register/refresh, per client IP
+    # The window the limits count over; "per minute" in production, shorter in tests.
+    window_s: float = Field(default=60.0, gt=0)
+
+
+class QuotaSettings(BaseModel):
+    """What one account may make the server spend per UTC day (accounts/quotas.py)."""
+
+    enabled: bool = True
+    feeds_per_day: int = Field(default=50, ge=1)  # feeds added or imported (OPML entries)
+    episodes_per_day: int = Field(default=60, ge=0)  # episodes queued by subscribing
