@@ -44,6 +44,9 @@ class UserOut(Out):
     display_name: str | None
     created_at: datetime
     updated_at: datetime
+    # Null until the link mailed to ``email`` is followed; until then nothing the account
+    # subscribes to is processed (where the server requires verification).
+    email_verified_at: datetime | None = None
 
 
 class RegisterOut(BaseModel):
@@ -91,3 +94,19 @@ class SubscribedOut(BaseModel):
     podcast_id: UUID
     subscribed: bool
     created: bool = Field(description="False when the subscription already existed.")
+
+
+class VerifyEmailIn(In):
+    token: str = Field(min_length=20, max_length=2000)
+
+
+class VerifiedOut(BaseModel):
+    verified: bool = True
+    # Episodes of the account's subscriptions queued now that it is verified.
+    queued_episodes: int
+
+
+class VerificationSentOut(BaseModel):
+    # False when the mail server refused it; asking again later may work.
+    sent: bool
+    to: str

@@ -27,6 +27,7 @@ from api.routes import (
     podcasts,
     search,
     tellmemore,
+    verification,
 )
 from models.embedder import LocalTextEmbedder
 from tellmemore.clock import Clock, utc_now
@@ -64,7 +65,7 @@ def create_app(
     )
     install_error_handlers(app)
     routers = (health, auth, me, discovery, podcasts, episodes, jobs, opml, playlists, history)
-    for module in (*routers, notifications, search, tellmemore, metrics):
+    for module in (*routers, verification, notifications, search, tellmemore, metrics):
         app.include_router(module.router)
     if settings.demo.enabled:
         app.include_router(demo.router)

@@ -19,7 +19,15 @@ import httpx
 import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
-from tellmemore.accounts import Accounts, AuthService, LoginThrottle, Quotas, RateLimiter
+from tellmemore.accounts import (
+    Accounts,
+    AuthService,
+    EmailVerifications,
+    LoginThrottle,
+    Quotas,
+    RateLimiter,
+    VerificationTokens,
+)
 from tellmemore.catalog import (
     AppleClient,
     Catalog,
@@ -31,7 +39,7 @@ from tellmemore.catalog import (
 from tellmemore.clock import Clock, utc_now
 from tellmemore.index import ActiveIndex, LazyConnection, SearchIndex, SearchTables, connect
 from tellmemore.index import registry as search_indexes
-from tellmemore.notify import Digests, make_email_http_client, make_sender
+from tellmemore.notify import Digests, EmailSender, make_email_http_client, make_sender
 from tellmemore.playlists import ListeningHistory, Playlists, TopicPlaylists
 from tellmemore.processing import (
     EpisodeJobs,
@@ -72,6 +80,8 @@ class Services:
     history: ListeningHistory
     topics: TopicPlaylists
     digests: Digests
+    verifications: EmailVerifications
+    email: EmailSender  # for mail sent on a request's behalf (verification links)
 
 
 async def _active_index(pool: AsyncConnectionPool) -> SearchIndex | None:
@@ -102,7 +112,10 @@ async def open_services(
             loader = FeedLoader(
                 FeedFetcher(settings.feeds, feed_http), max_moves=settings.feeds.max_feed_moves
             )
-            jobs = EpisodeJobs(pool, make_queue(pool, settings.processing), settings.processing)
+            jobs = EpisodeJobs(
+                pool, make_queue(pool, settings.processing), settings.processing,
+                verified_interest_only=settings.auth.require_email_verification,
+            )  # fmt: skip
             search_cache, catalog_cache = _caches(settings, redis)
             catalog = Catalog(settings, pool, loader, apple, jobs, cache=catalog_cache)
             throttle = LoginThrottle(redis, settings.redis, settings.auth)
@@ -112,6 +125,12 @@ async def open_services(
             accounts = Accounts(
                 pool, auth, catalog, limiter, clock, jobs,
                 quotas=quotas, episodes_on_subscribe=settings.processing.enqueue_newest,
+            )  # fmt: skip
+            verifications = EmailVerifications(
+                pool,
+                VerificationTokens(settings.jwt_secret(), settings.auth.jwt_issuer,
+                                   settings.auth.email_verification_ttl_s),
+                accounts, clock, required=settings.auth.require_email_verification,
             )  # fmt: skip
             engine = SearchEngine(
                 LazyConnection(settings.lance, settings.s3),
@@ -142,6 +161,8 @@ async def open_services(
                 history=ListeningHistory(pool),
                 topics=_topics(settings, pool, engine, clock),
                 digests=Digests(pool, clock),
+                verifications=verifications,
+                email=make_sender(settings.email),
             )
     finally:
         await redis.aclose()

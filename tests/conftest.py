@@ -190,7 +190,11 @@ def make_settings(
     rate limits high enough not to couple tests (the rate-limit tests use the real defaults)."""
     return Settings(
         environment="test",
-        auth=AuthSettings(jwt_secret=TEST_SECRET, bcrypt_rounds=4),
+        # Verification is out of the way too (tests/storage/test_email_verification.py turns
+        # it on): most tests subscribe and expect the episodes queued.
+        auth=AuthSettings(
+            jwt_secret=TEST_SECRET, bcrypt_rounds=4, require_email_verification=False
+        ),
         redis=redis_settings,
         rate_limit=RateLimitSettings(
             per_user_per_minute=100_000, per_ip_per_minute=100_000, auth_per_minute=100_000

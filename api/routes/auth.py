@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, BackgroundTasks, Request, status
 
 from api.account_schemas import LoginIn, RefreshIn, RegisterIn, RegisterOut, TokenOut, UserOut
-from api.deps import AuthDep, CurrentUser
+from api.deps import AuthDep, CurrentUser, ServicesDep
+from api.routes.verification import mail_verification_link
 from api.schemas import ERROR_RESPONSES
 from tellmemore.accounts import TokenPair
 
@@ -29,10 +30,13 @@ def token_out(tokens: TokenPair) -> TokenOut:
     responses=ERROR_RESPONSES,
     summary="Create an account (and a first session)",
 )
-async def register(body: RegisterIn, auth: AuthDep, request: Request) -> RegisterOut:
-    user, tokens = await auth.register(
+async def register(
+    body: RegisterIn, services: ServicesDep, request: Request, background: BackgroundTasks
+) -> RegisterOut:
+    user, tokens = await services.auth.register(
         body.email, body.password, body.display_name, request.headers.get("user-agent")
     )
+    mail_verification_link(background, services, user)
     return RegisterOut(user=UserOut.model_validate(user), tokens=token_out(tokens))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, BackgroundTasks, Response, status
 
 from api.account_schemas import (
     DeleteAccountIn,
@@ -20,7 +20,8 @@ from api.account_schemas import (
     SubscriptionOut,
     UserOut,
 )
-from api.deps import AccountsDep, AuthDep, CurrentUser
+from api.deps import AccountsDep, AuthDep, CurrentUser, ServicesDep
+from api.routes.verification import mail_verification_link
 from api.schemas import ERROR_RESPONSES
 
 router = APIRouter(prefix="/me", tags=["me"], responses=ERROR_RESPONSES)
@@ -32,14 +33,18 @@ async def get_me(principal: CurrentUser) -> UserOut:
 
 
 @router.patch("", response_model=UserOut, summary="Change my profile")
-async def update_me(body: ProfileIn, principal: CurrentUser, accounts: AccountsDep) -> UserOut:
-    user = await accounts.update_profile(
+async def update_me(
+    body: ProfileIn, principal: CurrentUser, services: ServicesDep, background: BackgroundTasks
+) -> UserOut:
+    user = await services.accounts.update_profile(
         principal,
         display_name=body.display_name,
         clear_display_name="display_name" in body.model_fields_set and body.display_name is None,
         email=body.email,
         current_password=body.current_password,
     )
+    if user.email != principal.user.email:  # a new address is verified by its own link
+        mail_verification_link(background, services, user)
     return UserOut.model_validate(user)
 
 

@@ -9,12 +9,14 @@ from tellmemore.accounts.service import Accounts
 from tellmemore.accounts.throttle import LoginThrottle
 from tellmemore.accounts.tokens import AccessTokens, refresh_token_digest
 from tellmemore.accounts.types import TokenPair
+from tellmemore.accounts.verification import EmailVerifications, VerificationTokens, Verified
 
 __all__ = [
     "AccessTokens",
     "Accounts",
     "AuthService",
     "Decision",
+    "EmailVerifications",
     "LimiterUnavailable",
     "LoginThrottle",
     "PasswordHasher",
@@ -22,6 +24,8 @@ __all__ = [
     "Quotas",
     "RateLimiter",
     "TokenPair",
+    "VerificationTokens",
+    "Verified",
     "check_password_rules",
     "refresh_token_digest",
 ]

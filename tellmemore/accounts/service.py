@@ -111,7 +111,7 @@ class Accounts:
             await self._queue_newest(principal.user.id, podcast_id)
         return added
 
-    async def _queue_newest(self, user_id: UUID, podcast_id: UUID) -> None:
+    async def _queue_newest(self, user_id: UUID, podcast_id: UUID) -> int:
         """The newest episodes, as many as the user's episode quota still allows today."""
         wanted = self._episodes_on_subscribe
         if self._quotas is not None:
@@ -120,6 +120,19 @@ class Accounts:
         queued = await self._jobs.enqueue_newest(podcast_id, wanted) if wanted else []
         if self._quotas is not None:
             await self._quotas.give_back("episodes", user_id, wanted - len(queued))
+        return len(queued)
+
+    async def queue_subscriptions(self, user_id: UUID) -> int:
+        """Queue the newest episodes of every podcast the user subscribes to, as subscribing
+        does (for an account whose email was just verified); returns how many were queued."""
+        if self._jobs is None:
+            return 0
+        async with self._pool.connection() as conn:
+            podcasts = [s.podcast_id for s in await subscription_rows.list_for(conn, user_id)]
+        queued = 0
+        for podcast_id in podcasts:
+            queued += await self._queue_newest(user_id, podcast_id)
+        return queued
 
     async def add_and_subscribe(
         self, principal: Principal, *, feed_url: str | None = None, apple_id: int | None = None
@@ -198,6 +211,9 @@ class Accounts:
                 "created_at": user.created_at.isoformat(),
                 "updated_at": user.updated_at.isoformat(),
                 "password_changed_at": user.password_changed_at.isoformat(),
+                "email_verified_at": (
+                    user.email_verified_at.isoformat() if user.email_verified_at else None
+                ),
                 "password": "stored only as a bcrypt hash, which is not exported",
             },
             "sessions": [

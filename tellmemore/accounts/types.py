@@ -19,6 +19,8 @@ class User:
     created_at: datetime
     updated_at: datetime
     is_admin: bool = False
+    # None until the owner followed the link mailed to ``email`` (changing the email resets it).
+    email_verified_at: datetime | None = None
 
 
 @dataclass(frozen=True)

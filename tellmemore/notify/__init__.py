@@ -13,6 +13,7 @@ from tellmemore.notify.render import (
 )
 from tellmemore.notify.senders import make_sender
 from tellmemore.notify.service import Digests
+from tellmemore.notify.verify_email import render_verification, send_verification
 
 __all__ = [
     "DigestEntry",
@@ -27,4 +28,6 @@ __all__ = [
     "make_email_http_client",
     "make_sender",
     "render_digest",
+    "render_verification",
+    "send_verification",
 ]

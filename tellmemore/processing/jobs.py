@@ -20,6 +20,13 @@ from tellmemore.settings import ProcessingSettings
 from tellmemore.storage import Backoff, Job, JobQueue
 
 PROCESS_EPISODE = "process_episode"
+# Someone may have this episode processed: the flag (forced, or no verification required), a
+# verified subscriber, or no subscriber at all.
+_WANTED = (
+    "(%s OR EXISTS (SELECT 1 FROM subscriptions s JOIN users u ON u.id = s.user_id "
+    "WHERE s.podcast_id = e.podcast_id AND u.email_verified_at IS NOT NULL) "
+    "OR NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.podcast_id = e.podcast_id))"
+)
 
 
 @dataclass(frozen=True)
@@ -44,11 +51,20 @@ def make_queue(pool: AsyncConnectionPool, settings: ProcessingSettings) -> JobQu
 
 class EpisodeJobs:
     def __init__(
-        self, pool: AsyncConnectionPool, queue: JobQueue, settings: ProcessingSettings
+        self,
+        pool: AsyncConnectionPool,
+        queue: JobQueue,
+        settings: ProcessingSettings,
+        *,
+        verified_interest_only: bool = False,
     ) -> None:
         self._pool = pool
         self._queue = queue
         self._settings = settings
+        # Queue (unforced) only episodes of podcasts that a verified account subscribes to, or
+        # that nobody subscribes to (the operator's own catalog): an unverified account's
+        # feeds wait for its email to be verified (AuthSettings.require_email_verification).
+        self._verified_interest_only = verified_interest_only
 
     async def enqueue_newest(self, podcast_id: UUID, count: int | None = None) -> list[UUID]:
         """Queue the podcast's newest ``count`` episodes that were never processed."""
@@ -73,9 +89,10 @@ class EpisodeJobs:
         for episode_id in episode_ids:
             async with self._pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(
-                    "UPDATE episodes SET status = 'queued', processing_step = NULL, "
-                    "updated_at = now() WHERE id = %s AND status = ANY(%s) RETURNING id",
-                    (episode_id, states),
+                    "UPDATE episodes e SET status = 'queued', processing_step = NULL, "
+                    "updated_at = now() WHERE e.id = %s AND e.status = ANY(%s) "
+                    f"AND {_WANTED} RETURNING e.id",
+                    (episode_id, states, force or not self._verified_interest_only),
                 )
                 if await cur.fetchone() is None:
                     continue

@@ -46,6 +46,10 @@ class AuthSettings(BaseModel):
     login_backoff_s: float = Field(default=2.0, gt=0)
     login_backoff_max_s: float = Field(default=900.0, gt=0)
     login_failure_memory_s: float = Field(default=3600.0, gt=0)
+    # A new account's subscriptions are processed only once its email is verified (the link
+    # mailed at sign-up); the link stays valid this long.
+    require_email_verification: bool = True
+    email_verification_ttl_s: int = Field(default=3 * 86_400, ge=60)
 
 
 class RateLimitSettings(BaseModel):

@@ -13,7 +13,10 @@ from tellmemore.accounts.types import Session, User
 
 Conn = AsyncConnection[Any]
 
-_USER = "id, email, display_name, password_changed_at, created_at, updated_at, is_admin"
+_USER = (
+    "id, email, display_name, password_changed_at, created_at, updated_at, is_admin, "
+    "email_verified_at"
+)
 _SESSION = "id, user_agent, created_at, last_used_at, revoked_at, revoked_reason"
 
 
@@ -60,7 +63,8 @@ async def update_profile(
     sets = ["updated_at = now()"]
     params: list[Any] = []
     if email is not None:
-        sets += ["email = %s", "email_key = %s"]
+        # A new address is unverified until its own link is followed.
+        sets += ["email = %s", "email_key = %s", "email_verified_at = NULL"]
         params += [email.strip(), email_key(email)]
     if display_name is not None or clear_name:
         sets.append("display_name = %s")
@@ -71,6 +75,17 @@ async def update_profile(
             f"UPDATE users SET {', '.join(sets)} WHERE id = %s RETURNING {_USER}".encode(), params
         )
         return await cur.fetchone()
+
+
+async def mark_email_verified(conn: Conn, user_id: UUID, email: str) -> bool:
+    """Verify the account's email if it is still ``email`` (a link mailed to an address the
+    user has since changed verifies nothing); True when the account is verified now."""
+    cur = await conn.execute(
+        "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) "
+        "WHERE id = %s AND email_key = %s RETURNING id",
+        (user_id, email_key(email)),
+    )
+    return await cur.fetchone() is not None
 
 
 async def set_password(conn: Conn, user_id: UUID, password_hash: str) -> None:
