@@ -99,7 +99,7 @@ def test_no_gpu_capacity_fails_each_attempt_by_its_deadline_then_dead_letters(
     # One episode without a publisher transcript (the demo feed's newest has one), so it needs
     # Whisper.
     feed = feeds.add("/asr-only/feed.xml", body=backlog_feed(deployed.url, 1))
-    http = signed_in(deployed.url)
+    http = signed_in(deployed)
     try:
         answer = http.post("/podcasts", json={"feed_url": feed})
         assert answer.status_code == 201, answer.text

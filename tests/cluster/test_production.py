@@ -79,7 +79,7 @@ def test_gpu_group_scales_from_zero_processes_a_podcast_and_returns_to_zero(
     _check_placement(deployed)
     mark("deployed, GPU group at 0")
 
-    http = signed_in(deployed.url)
+    http = signed_in(deployed)
     try:
         answer = http.post("/podcasts", json={"feed_url": f"{deployed.url}/demo/feed.xml"})
         assert answer.status_code == 201, answer.text
@@ -195,7 +195,7 @@ def test_backfill_submitted_with_the_rayjob_settings_survives_a_gpu_node_killed(
     GPU group scales up for its model actors; one GPU node is SIGKILLed mid-run. The run
     completes, and every passage is in the index exactly once."""
     cluster = deployed.cluster
-    http = signed_in(deployed.url)
+    http = signed_in(deployed)
     try:
         answer = http.post("/podcasts", json={"feed_url": f"{deployed.url}/demo/feed.xml"})
         assert answer.status_code in (200, 201), answer.text
