@@ -70,7 +70,13 @@ from models.whisper import WhisperTranscriber
 from pipelines.plan import Stage, parse_stages
 from pipelines.run import BatchRun, RunOptions
 from pipelines.selection import Selection
-from tellmemore.settings import BatchSettings, FeedSettings, Settings, load_settings
+from tellmemore.settings import (
+    BatchSettings,
+    FeedSettings,
+    Settings,
+    load_settings,
+    secret_environment,
+)
 from tellmemore.storage import ObjectStore, make_s3_client, migrate
 from tellmemore.wiring import open_services
 from tests.support.audio_files import encode, librivox
@@ -235,7 +241,7 @@ def _pipeline(
 
     from raykit.local import start_ray
 
-    start_ray(num_cpus=num_cpus)
+    start_ray(num_cpus=num_cpus, environment=secret_environment(settings))
     try:
         DataContext.get_current().enable_progress_bars = False
         runs = [_run(settings, stages, p) for p in podcasts]

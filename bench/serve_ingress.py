@@ -55,6 +55,7 @@ from tellmemore.settings import (
     RateLimitSettings,
     RedisSettings,
     Settings,
+    secret_environment,
 )
 
 DB_NAME = "tmm_bench"
@@ -299,7 +300,7 @@ def serve_child(config: Config, settings: Settings, ready_file: Path) -> None:
 
     from raykit.local import start_ray
 
-    start_ray(num_cpus=2, object_store_mb=128)
+    start_ray(num_cpus=2, object_store_mb=128, environment=secret_environment(settings))
     try:
         ready_file.write_text(_deploy(config, settings))
         stop.wait()

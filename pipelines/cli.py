@@ -23,7 +23,7 @@ from pipelines.plan import PlanError, parse_stages
 from pipelines.run import BatchRun, EpisodeOutcome, RunOptions, RunReport
 from pipelines.selection import ModelKind, Selection
 from tellmemore.logs import configure_logging
-from tellmemore.settings import Settings, load_settings
+from tellmemore.settings import Settings, load_settings, secret_environment
 
 app = typer.Typer(help="Batch reprocessing on Ray Data.", no_args_is_help=True)
 
@@ -78,7 +78,7 @@ def _settings() -> Settings:
     return settings
 
 
-def _connect_ray(address: str | None, num_cpus: int) -> bool:
+def _connect_ray(address: str | None, num_cpus: int, settings: Settings) -> bool:
     """Join the cluster this runs on (a Ray Job sets RAY_ADDRESS) or ``address``; else start a
     private local one. True if this process started it (and must stop it)."""
     from raykit.local import set_ray_env, start_ray
@@ -89,7 +89,7 @@ def _connect_ray(address: str | None, num_cpus: int) -> bool:
     if address or os.environ.get("RAY_ADDRESS"):
         ray.init(address=address, configure_logging=False, log_to_driver=False)
         return False
-    start_ray(num_cpus=num_cpus)
+    start_ray(num_cpus=num_cpus, environment=secret_environment(settings))
     return True
 
 
@@ -122,7 +122,7 @@ def run(
         chosen = parse_stages(stages)
     except PlanError as exc:
         raise typer.BadParameter(str(exc), param_hint="--stages") from exc
-    started_here = _connect_ray(address, num_cpus)
+    started_here = _connect_ray(address, num_cpus, settings)
     try:
         import ray.data
 

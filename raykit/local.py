@@ -7,6 +7,7 @@ Ray's processes read when they start.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 # Ray reads these when its processes start: no usage reporting, no token auth on a loopback
@@ -33,11 +34,19 @@ def set_ray_env() -> None:
 
 
 def start_ray(
-    *, num_cpus: int, object_store_mb: int = 512, dashboard_port: int | None = None
+    *,
+    num_cpus: int,
+    object_store_mb: int = 512,
+    dashboard_port: int | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> None:
     """A private local Ray cluster on loopback (``address="local"`` never attaches elsewhere);
-    with ``dashboard_port``, its dashboard and Ray Job server listen there (127.0.0.1)."""
+    with ``dashboard_port``, its dashboard and Ray Job server listen there (127.0.0.1).
+    ``environment`` is added to this process's environment first, so every Ray process
+    inherits it: the secrets that pickled settings do not carry
+    (``tellmemore.settings.secret_environment``)."""
     set_ray_env()
+    os.environ.update(environment or {})
     import ray
 
     ray.init(

@@ -15,16 +15,17 @@ from typing import Annotated
 import typer
 
 from raykit.local import LocalCluster, metrics_url, set_ray_env, start_ray
-from serve_apps.builder import APP_NAME, LLM_APP_NAME, LLM_ROUTE, AppOptions, compose, compose_llm
+from serve_apps.builder import APP_NAME, LLM_APP_NAME, AppOptions, compose, compose_llm
 from tellmemore.logs import configure_logging
-from tellmemore.settings import Settings, load_settings
+from tellmemore.settings import Settings, load_settings, secret_environment
 
 
 def deploy(
     settings: Settings, options: AppOptions, *, with_llm: bool = True, timeout_s: float = 600
 ) -> LocalCluster:
     """Start Serve on ``settings.api`` and deploy both applications (the LLM first: the
-    processor's summaries need it)."""
+    processor's summaries need it). The LLM app gets no route: the API's ``/llm/v1`` (an API
+    key with the ``llm`` scope) is the way in."""
     from ray import serve
 
     serve.start(
@@ -32,12 +33,12 @@ def deploy(
         grpc_options={"port": 0},
     )
     if with_llm:
-        serve.run(compose_llm(settings, options), name=LLM_APP_NAME, route_prefix=LLM_ROUTE,
+        serve.run(compose_llm(settings, options), name=LLM_APP_NAME, route_prefix=None,
                   blocking=False)  # fmt: skip
     serve.run(compose(settings, options), name=APP_NAME, route_prefix="/", blocking=False)
     wait_until_running([APP_NAME, *([LLM_APP_NAME] if with_llm else [])], timeout_s)
     base = f"http://{settings.api.host}:{settings.api.port}"
-    return LocalCluster(url=base, llm_url=f"{base}{LLM_ROUTE}/v1")
+    return LocalCluster(url=base, llm_url=f"{base}/llm/v1")
 
 
 def wait_until_running(names: list[str], timeout_s: float) -> None:
@@ -80,14 +81,15 @@ def run(
 
     settings = load_settings()
     configure_logging(settings)
-    start_ray(num_cpus=num_cpus)
+    start_ray(num_cpus=num_cpus, environment=secret_environment(settings))
     try:
         started = time.monotonic()
         cluster = deploy(settings, AppOptions(), with_llm=llm)
         took = time.monotonic() - started
         typer.echo(
             f"Tell Me More on {cluster.url} (docs {cluster.url}/docs), "
-            f"LLM on {cluster.llm_url}, metrics on {metrics_url()}, ready in {took:.0f} s"
+            f"LLM on {cluster.llm_url} (an API key with the llm scope), metrics on "
+            f"{metrics_url()}, ready in {took:.0f} s"
         )
         if demo:
             typer.echo(asyncio.run(_load_demo(settings)))

@@ -11,6 +11,7 @@ working directory is read too.
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,7 @@ from tellmemore.settings.edge import (
     QuotaSettings,
     RateLimitSettings,
 )
+from tellmemore.settings.pickling import restore_secrets, secret_environment, strip_secrets
 from tellmemore.settings.services import (
     DatabaseSettings,
     EmailSettings,
@@ -74,6 +76,7 @@ __all__ = [
     "SearchSettings",
     "Settings",
     "load_settings",
+    "secret_environment",
 ]
 
 
@@ -127,7 +130,25 @@ class Settings(BaseSettings):
         """The signing key; development without one gets a random key per process."""
         if self.auth.jwt_secret is not None:
             return self.auth.jwt_secret.get_secret_value()
+        if self.environment != "development":
+            # Settings unpickled where TMM_AUTH__JWT_SECRET is not set (tellmemore/settings/
+            # secrets.py): a random key here would reject every other process's tokens.
+            raise RuntimeError(
+                "TMM_AUTH__JWT_SECRET is not set in this process's environment; settings "
+                "carry no secrets between processes"
+            )
         return _development_secret()
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickled (for Ray) without a single secret; see :mod:`tellmemore.settings.pickling`."""
+        bare = self.model_copy(deep=True)
+        strip_secrets(bare)
+        state: dict[Any, Any] = super(Settings, bare).__getstate__()
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        restore_secrets(self, os.environ)
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,7 @@ from tellmemore.settings import (
     RedisSettings,
     S3Settings,
     Settings,
+    secret_environment,
 )
 from tellmemore.wiring import open_services
 from tests.conftest import TEST_SECRET
@@ -53,8 +54,9 @@ class RayCluster:
 
 
 @pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[RayCluster]:
-    """A private Ray cluster for this module, with its Ray Job server on loopback."""
+def ray_cluster(s3_settings: S3Settings) -> Iterator[RayCluster]:
+    """A private Ray cluster for this module, with its Ray Job server on loopback; its
+    processes get the object store's keys from their environment, as pods get theirs."""
     import ray
 
     from raykit.local import metrics_url, start_ray
@@ -62,7 +64,8 @@ def ray_cluster() -> Iterator[RayCluster]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    start_ray(num_cpus=8, dashboard_port=port)
+    start_ray(num_cpus=8, dashboard_port=port,
+              environment=secret_environment(Settings(s3=s3_settings)))  # fmt: skip
     try:
         yield RayCluster(
             str(ray.get_runtime_context().gcs_address), f"http://127.0.0.1:{port}", metrics_url()

@@ -32,6 +32,7 @@ from tellmemore.settings import (
     RedisSettings,
     S3Settings,
     Settings,
+    secret_environment,
 )
 from tests.conftest import TEST_SECRET
 from tests.support.audio_files import encode, librivox
@@ -95,7 +96,7 @@ def online(online_settings: Settings) -> Iterator[Online]:
     from serve_apps.builder import AppOptions
     from serve_apps.local import deploy
 
-    start_ray(num_cpus=8)
+    start_ray(num_cpus=8, environment=secret_environment(online_settings))
     try:
         cluster = deploy(online_settings, AppOptions(), timeout_s=600)
         yield Online(online_settings, cluster.url, cluster.llm_url, metrics_url())

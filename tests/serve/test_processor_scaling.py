@@ -24,7 +24,7 @@ from ray.serve.deployment import Deployment
 
 from serve_apps.builder import AppOptions, ProcessorOptions, QueueAutoscaling, processor_settings
 from tellmemore.processing import EpisodeJobs, make_queue
-from tellmemore.settings import ApiSettings, Settings
+from tellmemore.settings import ApiSettings, Settings, secret_environment
 from tellmemore.storage import make_pool
 from tests.serve.conftest import free_port
 from tests.support.http_server import LoopbackHTTPServer, Route
@@ -87,7 +87,7 @@ def scaling_app(scaling_settings: Settings) -> Iterator[Scaling]:
         ),
     ).as_options(concurrency=scaling_settings.processing.concurrency)
     try:
-        start_ray(num_cpus=4)
+        start_ray(num_cpus=4, environment=secret_environment(scaling_settings))
         serve.start(http_options={"host": "127.0.0.1", "port": scaling_settings.api.port})
         idle = cast(Deployment, Idle).bind()
         settings = processor_settings(scaling_settings, AppOptions())
