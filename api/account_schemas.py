@@ -107,6 +107,6 @@ class VerifiedOut(BaseModel):
 
 
 class VerificationSentOut(BaseModel):
-    # False when the mail server refused it; asking again later may work.
+    # False when nothing was sent: this server does not require verification.
     sent: bool
     to: str

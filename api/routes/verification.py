@@ -29,9 +29,9 @@ _RESENDS_PER_HOUR = 5
 
 def mail_verification_link(background: BackgroundTasks, services: Services, user: User) -> bool:
     """Schedule the link for ``user`` after the response; False when there is nothing to
-    send (already verified)."""
+    send (already verified, or verification is not required here)."""
     token = services.verifications.token_for(user)
-    if token is None:
+    if token is None or not services.verifications.required:
         return False
     settings = services.settings
     if settings.environment == "development":
@@ -87,5 +87,5 @@ async def resend_verification(
             ErrorKind.RATE_LIMITED,
             details={"retry_after_s": decision.retry_after_s},
         )
-    mail_verification_link(background, services, principal.user)
-    return VerificationSentOut(sent=True, to=principal.user.email)
+    sent = mail_verification_link(background, services, principal.user)
+    return VerificationSentOut(sent=sent, to=principal.user.email)
