@@ -9,9 +9,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
+from api.llm_gateway import LlmGateway
 from api.middleware import AccessLog, BodyLimit, RateLimit, SecurityHeaders
 from api.proxies import TrustedProxies
 from api.routes import (
+    api_keys,
     auth,
     demo,
     discovery,
@@ -19,6 +21,7 @@ from api.routes import (
     health,
     history,
     jobs,
+    llm,
     me,
     metrics,
     notifications,
@@ -42,11 +45,13 @@ def create_app(
     *,
     clock: Clock = utc_now,
     text_embedder: TextEmbedder | None = None,
+    llm_gateway: LlmGateway | None = None,
 ) -> FastAPI:
     """The API with its services opened for the app's lifetime; ``clock`` is injectable so
     token expiry can be tested without waiting. Search embeds queries with ``text_embedder``
     (the Serve ingress passes its embedder deployment); by default the model is loaded in this
-    process on the first search."""
+    process on the first search. ``/llm/v1`` forwards to ``llm_gateway`` (the Serve ingress
+    passes the LLM application's handle); without one it answers 503."""
     embedder = text_embedder or LocalTextEmbedder(
         settings.models.embedder, artifacts=model_artifacts(settings.s3, settings.models)
     )
@@ -63,10 +68,12 @@ def create_app(
         summary="Playlists of the exact podcast minutes where a topic is discussed.",
         lifespan=lifespan,
     )
+    app.state.llm = llm_gateway
     install_error_handlers(app)
-    routers = (health, auth, me, discovery, podcasts, episodes, jobs, opml, playlists, history)
-    for module in (*routers, verification, notifications, search, tellmemore, metrics):
+    routers = (health, auth, me, api_keys, discovery, podcasts, episodes, jobs, opml, playlists)
+    for module in (*routers, history, verification, notifications, search, tellmemore, llm):
         app.include_router(module.router)
+    app.include_router(metrics.router)
     if settings.demo.enabled:
         app.include_router(demo.router)
     # Added innermost first: CORS is outermost so even refusals carry CORS headers.

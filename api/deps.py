@@ -6,7 +6,15 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from tellmemore.accounts import Accounts, AuthService, Principal
+from tellmemore.accounts import (
+    Accounts,
+    AuthService,
+    KeyPrincipal,
+    Principal,
+    is_api_key,
+    require_scope,
+    require_session,
+)
 from tellmemore.catalog import Catalog
 from tellmemore.errors import CatalogError, ErrorKind
 from tellmemore.settings import Settings
@@ -62,18 +70,53 @@ class PageParams:
 PageDep = Annotated[PageParams, Depends()]
 
 
-async def get_principal(request: Request) -> Principal:
-    """The signed-in caller, from ``Authorization: Bearer <access token>``; 401 otherwise."""
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _authenticated(request: Request) -> Principal:
+    """Whoever ``Authorization: Bearer <access token | API key>`` names; 401 otherwise."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise CatalogError(
             "not_authenticated",
-            "Sign in: this route needs an access token.",
+            "Sign in: this route needs an access token or an API key.",
             ErrorKind.UNAUTHORIZED,
         )
     services: Services = request.app.state.services
-    return await services.auth.authenticate(token.strip())
+    if is_api_key(token):
+        return await services.api_keys.authenticate(token)
+    return await services.auth.authenticate(token)
+
+
+async def get_principal(request: Request) -> Principal:
+    """The signed-in caller (a session's access token, or an API key with the ``read`` scope on
+    GET routes and ``write`` on the others); 401 without credentials, 403 without the scope."""
+    principal = await _authenticated(request)
+    require_scope(principal, "read" if request.method in _READ_METHODS else "write")
+    return principal
+
+
+async def get_session_principal(request: Request) -> Principal:
+    """A signed-in session only: the account's credentials are never managed with an API key."""
+    principal = await _authenticated(request)
+    require_session(principal)
+    return principal
+
+
+async def get_llm_caller(request: Request) -> KeyPrincipal:
+    """An API key with the ``llm`` scope: GPU time is granted explicitly, key by key."""
+    principal = await _authenticated(request)
+    if not isinstance(principal, KeyPrincipal):
+        raise CatalogError(
+            "api_key_required",
+            "The LLM route takes an API key with the 'llm' scope (POST /me/api-keys), "
+            "not a session's access token.",
+            ErrorKind.FORBIDDEN,
+        )
+    require_scope(principal, "llm")
+    return principal
 
 
 async def get_accounts(request: Request) -> Accounts:
@@ -87,6 +130,8 @@ async def get_auth(request: Request) -> AuthService:
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]
+SessionUser = Annotated[Principal, Depends(get_session_principal)]
+LlmCaller = Annotated[KeyPrincipal, Depends(get_llm_caller)]
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 AuthDep = Annotated[AuthService, Depends(get_auth)]
 

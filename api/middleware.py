@@ -11,11 +11,14 @@ import math
 import re
 import time
 from typing import Any
+from uuid import UUID
 
+import psycopg
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tellmemore.accounts import Decision, LimiterUnavailable
+from tellmemore.accounts import Decision, LimiterUnavailable, is_api_key
 from tellmemore.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from tellmemore.wiring import Services
 
@@ -216,10 +219,7 @@ class RateLimit:
             return
         limits = services.settings.rate_limit
         ip = scope["client"][0] if scope.get("client") else "unknown"
-        user_id = None
-        auth = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
-        if auth[:7].lower() == "bearer ":
-            user_id = services.auth.user_id_of(auth[7:].strip())
+        user_id = await _user_of(services, scope)
         checks = [
             ("api", f"user:{user_id}", limits.per_user_per_minute)
             if user_id
@@ -268,6 +268,21 @@ class RateLimit:
             self._last_warning = now
             log.warning("rate limiter unavailable; reads pass, writes refused",
                         extra={"reason": reason})  # fmt: skip
+
+
+async def _user_of(services: Services, scope: Scope) -> UUID | None:
+    """Whose budget a request spends: the user behind a well-signed access token or a usable
+    API key (a key spends its owner's), else nobody (the client's IP is counted)."""
+    auth = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+    if auth[:7].lower() != "bearer ":
+        return None
+    token = auth[7:].strip()
+    if not is_api_key(token):
+        return services.auth.user_id_of(token)
+    try:
+        return await services.api_keys.user_id_of(token)
+    except (psycopg.Error, PoolTimeout):
+        return None  # the route's own check answers for the database
 
 
 def _headers(decision: Decision) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from tellmemore.accounts import (
     Accounts,
+    ApiKeys,
     AuthService,
     EmailVerifications,
     LoginThrottle,
@@ -82,6 +83,7 @@ class Services:
     digests: Digests
     verifications: EmailVerifications
     email: EmailSender  # for mail sent on a request's behalf (verification links)
+    api_keys: ApiKeys
 
 
 async def _active_index(pool: AsyncConnectionPool) -> SearchIndex | None:
@@ -163,6 +165,7 @@ async def open_services(
                 digests=Digests(pool, clock),
                 verifications=verifications,
                 email=make_sender(settings.email),
+                api_keys=ApiKeys(pool, clock),
             )
     finally:
         await redis.aclose()

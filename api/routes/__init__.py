@@ -1,6 +1,7 @@
 """One router per resource."""
 
 __all__ = [
+    "api_keys",
     "auth",
     "demo",
     "discovery",
@@ -8,6 +9,7 @@ __all__ = [
     "health",
     "history",
     "jobs",
+    "llm",
     "me",
     "metrics",
     "notifications",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, BackgroundTasks, Request, status
 
 from api.account_schemas import LoginIn, RefreshIn, RegisterIn, RegisterOut, TokenOut, UserOut
-from api.deps import AuthDep, CurrentUser, ServicesDep
+from api.deps import AuthDep, ServicesDep, SessionUser
 from api.routes.verification import mail_verification_link
 from api.schemas import ERROR_RESPONSES
 from tellmemore.accounts import TokenPair
@@ -63,5 +63,5 @@ async def refresh(body: RefreshIn, auth: AuthDep) -> TokenOut:
     responses=ERROR_RESPONSES,
     summary="End this session (its refresh and access tokens stop working)",
 )
-async def logout(principal: CurrentUser, auth: AuthDep) -> None:
+async def logout(principal: SessionUser, auth: AuthDep) -> None:
     await auth.logout(principal)

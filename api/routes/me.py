@@ -1,7 +1,9 @@
 """The signed-in user: profile, password, sessions, subscriptions, GDPR export and deletion.
 
 Everything here is the caller's own: ids in paths are looked up within the caller's data, so
-another user's id answers 404 exactly like an id that does not exist.
+another user's id answers 404 exactly like an id that does not exist. The account itself and
+its credentials (profile changes, password, sessions, export, deletion) need a signed-in
+session: an API key gets ``403 session_required`` there.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from api.account_schemas import (
     SubscriptionOut,
     UserOut,
 )
-from api.deps import AccountsDep, AuthDep, CurrentUser, ServicesDep
+from api.deps import AccountsDep, AuthDep, CurrentUser, ServicesDep, SessionUser
 from api.routes.verification import mail_verification_link
 from api.schemas import ERROR_RESPONSES
 
@@ -34,7 +36,7 @@ async def get_me(principal: CurrentUser) -> UserOut:
 
 @router.patch("", response_model=UserOut, summary="Change my profile")
 async def update_me(
-    body: ProfileIn, principal: CurrentUser, services: ServicesDep, background: BackgroundTasks
+    body: ProfileIn, principal: SessionUser, services: ServicesDep, background: BackgroundTasks
 ) -> UserOut:
     user = await services.accounts.update_profile(
         principal,
@@ -53,12 +55,12 @@ async def update_me(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Change my password (ends my other sessions)",
 )
-async def change_password(body: PasswordChangeIn, principal: CurrentUser, auth: AuthDep) -> None:
+async def change_password(body: PasswordChangeIn, principal: SessionUser, auth: AuthDep) -> None:
     await auth.change_password(principal, body.current_password, body.new_password)
 
 
 @router.get("/sessions", response_model=list[SessionOut], summary="My sessions (devices)")
-async def list_sessions(principal: CurrentUser, accounts: AccountsDep) -> list[SessionOut]:
+async def list_sessions(principal: SessionUser, accounts: AccountsDep) -> list[SessionOut]:
     return [
         SessionOut.model_validate(s).model_copy(update={"current": s.id == principal.session_id})
         for s in await accounts.sessions(principal)
@@ -70,7 +72,7 @@ async def list_sessions(principal: CurrentUser, accounts: AccountsDep) -> list[S
     status_code=status.HTTP_204_NO_CONTENT,
     summary="End one of my sessions",
 )
-async def revoke_session(session_id: UUID, principal: CurrentUser, accounts: AccountsDep) -> None:
+async def revoke_session(session_id: UUID, principal: SessionUser, accounts: AccountsDep) -> None:
     await accounts.revoke_session(principal, session_id)
 
 
@@ -107,16 +109,17 @@ async def unsubscribe(podcast_id: UUID, principal: CurrentUser, accounts: Accoun
 
 
 @router.get("/export", summary="Everything stored about me, as one JSON document (GDPR)")
-async def export_me(principal: CurrentUser, accounts: AccountsDep) -> dict[str, Any]:
-    return await accounts.export(principal)
+async def export_me(principal: SessionUser, services: ServicesDep) -> dict[str, Any]:
+    exported = await services.accounts.export(principal)
+    return {**exported, "api_keys": await services.api_keys.export(principal.user.id)}
 
 
 @router.delete(
     "",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete my account and all of its data (GDPR)",
-    description="Needs the password in the body. Removes the account, its sessions and tokens, "
-    "its subscriptions and every Redis key of it.",
+    description="Needs the password in the body. Removes the account, its sessions, tokens and "
+    "API keys, its subscriptions and every Redis key of it.",
 )
-async def delete_me(body: DeleteAccountIn, principal: CurrentUser, accounts: AccountsDep) -> None:
+async def delete_me(body: DeleteAccountIn, principal: SessionUser, accounts: AccountsDep) -> None:
     await accounts.delete(principal, body.password)

@@ -53,3 +53,18 @@ class TokenPair:
     refresh_token: str
     refresh_expires_at: datetime
     session_id: UUID
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as its owner sees it: never the secret, which is shown once at creation and
+    stored only as a digest."""
+
+    id: UUID
+    name: str
+    prefix: str  # the public part of the key (``tmm_<12 hex>``), to tell keys apart
+    scopes: tuple[str, ...]
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None

@@ -121,6 +121,16 @@ async def revoke_session(w: World) -> None:
     assert (await w.http.get("/me", headers=bearer(w.a2))).status_code == 200
 
 
+async def revoke_api_key(w: World) -> None:
+    made = await w.http.post(
+        "/me/api-keys", json={"name": "A's", "scopes": ["read"]}, headers=bearer(w.a)
+    )
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    response = await w.http.delete(f"/me/api-keys/{made.json()['id']}", headers=bearer(w.b))
+    assert response.status_code == 404  # B cannot end A's key, nor learn it exists
+    assert (await w.http.get("/me", headers=key)).status_code == 200
+
+
 # ---- playlists: A's private, unlisted and public ones ---------------------------------------
 
 
@@ -271,6 +281,7 @@ MATRIX: dict[tuple[str, str], Check] = {
     ("PUT", "/me/subscriptions/{podcast_id}"): subscribe,
     ("DELETE", "/me/subscriptions/{podcast_id}"): unsubscribe,
     ("DELETE", "/me/sessions/{session_id}"): revoke_session,
+    ("DELETE", "/me/api-keys/{key_id}"): revoke_api_key,
     ("GET", "/playlists/{playlist_id}"): get_playlist,
     ("PATCH", "/playlists/{playlist_id}"): update_playlist,
     ("DELETE", "/playlists/{playlist_id}"): delete_playlist,

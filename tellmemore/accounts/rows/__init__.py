@@ -1,3 +1,3 @@
-"""SQL for users, sessions, refresh tokens and subscriptions."""
+"""SQL for users, sessions, refresh tokens, API keys and subscriptions."""
 
-__all__ = ["subscriptions", "users"]
+__all__ = ["api_keys", "subscriptions", "users"]
