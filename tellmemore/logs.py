@@ -2,8 +2,9 @@
 
 JSON lines in production (one object per record, extra fields included), readable lines
 elsewhere. A filter on the handler masks what must never be written whatever a caller passes:
-email addresses (``j***@e***.com``), bearer/JWT/refresh tokens, and values of password- or
-token-like fields.
+email addresses (``j***@e***.com``), bearer/JWT/refresh tokens, values of password- or
+token-like fields, and the credentials URLs carry (a premium feed's token in the query, a
+``user:password@``): every URL is written as scheme, host and path only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from tellmemore.settings import Settings
 
@@ -27,6 +29,7 @@ _SECRET_PAIR = re.compile(
     r"""(?ix)("?(?:password|passwd|secret|refresh_token|access_token|token)"?\s*[:=]\s*)
         ("[^"]*"|'[^']*'|[^\s,&}]+)"""
 )
+_URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s\"'<>]+")
 # Record attributes that are not "extra" fields (uvicorn adds a colourised copy of its message).
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {
     "message",
@@ -40,8 +43,26 @@ def mask_email(email: str) -> str:
     return _EMAIL.sub(lambda m: f"{m[1]}***@{m[2]}***.{m[3]}", email)
 
 
+def redact_url(url: str) -> str:
+    """``url`` as a log line may carry it: scheme, host and path, without userinfo, query or
+    fragment (where premium feeds and signed links keep their credentials)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "[url]"
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    url = match[0]
+    kept = url.rstrip(".,;:!?)]")  # the sentence's punctuation, not the URL's
+    return redact_url(kept) + url[len(kept) :]
+
+
 def scrub(text: str) -> str:
-    """Mask emails, tokens and ``password=...``-style pairs in free text."""
+    """Mask URLs' credentials, emails, tokens and ``password=...``-style pairs in free text."""
+    text = _URL.sub(_redact_match, text)
     text = _JWT.sub("[token]", text)
     text = _BEARER.sub(r"\1[token]", text)
     text = _SECRET_PAIR.sub(r"\1[redacted]", text)
@@ -114,3 +135,8 @@ def configure_logging(settings: Settings) -> None:
     root.handlers = [h for h in root.handlers if h.get_name() != "tellmemore"]
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    # The HTTP client logs every URL it requests (feeds with their tokens among them): redact
+    # at the source too, so a handler someone else installs never sees them either.
+    client = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactingFilter) for f in client.filters):
+        client.addFilter(RedactingFilter())

@@ -88,13 +88,17 @@ def parse_http_url(url: str) -> SplitResult:
 
 def url_key(url: str) -> str:
     """A comparison key for feed URLs: scheme and host case-folded, default port and fragment
-    dropped. Path and query are kept because feeds really differ by them (``?format=rss``)."""
+    dropped. Path and query are kept because feeds really differ by them (``?format=rss``), and
+    so is userinfo, exactly: two subscribers' credentials must never fold into one feed."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
     port = parts.port
     default = {"http": 80, "https": 443}.get(scheme)
     netloc = host if port in (None, default) else f"{host}:{port}"
+    userinfo = parts.netloc.rpartition("@")[0]
+    if userinfo:
+        netloc = f"{userinfo}@{netloc}"
     path = parts.path or "/"
     return urlunsplit((scheme, netloc, path, parts.query, ""))
 
