@@ -57,9 +57,14 @@ class PodcastOut(Out):
     categories: list[str]
     explicit: bool | None
     apple_id: int | None
+    private: bool = Field(
+        description="Seen only by its subscribers: its feed URL carries a subscriber's "
+        "credentials, or its subscriber asked for it."
+    )
     episode_count: int
     previous_feed_urls: list[str] = Field(
-        description="Other URLs this feed was known by (moves, redirects, other spellings)."
+        description="Other URLs this feed was known by (moves, redirects, other spellings); "
+        "never someone's credentials."
     )
     last_fetched_at: datetime | None
     last_success_at: datetime | None
@@ -146,11 +151,18 @@ class AddPodcastIn(In):
 
     feed_url: str | None = Field(default=None, min_length=1, max_length=2048)
     apple_id: int | None = Field(default=None, gt=0, lt=10**12)
+    private: bool = Field(
+        default=False,
+        description="Keep this podcast to its subscribers (automatic for a feed URL with "
+        "credentials). A URL already in the catalog is subscribed to as it is.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
         if (self.feed_url is None) == (self.apple_id is None):
             raise ValueError("give exactly one of feed_url and apple_id")
+        if self.private and self.feed_url is None:
+            raise ValueError("private applies to a feed URL (Apple lists public feeds)")
         return self
 
 

@@ -8,6 +8,7 @@ from uuid import UUID
 import typer
 
 from cli.common import load_cli_settings, run_job
+from tellmemore.catalog import EVERYONE
 from tellmemore.errors import CatalogError
 from tellmemore.ops import render_demo_feed
 from tellmemore.wiring import Services
@@ -33,7 +34,7 @@ def demo_load(
             if exc.code != "podcast_exists":
                 raise
             podcast_id = UUID(exc.details["podcast_id"])
-        podcast = await services.catalog.get_podcast(podcast_id)
+        podcast = await services.catalog.get_podcast(podcast_id, viewer=EVERYONE)
         queued = await services.jobs.enqueue_newest(podcast_id, 1000) if process else []
         typer.echo(
             f"demo podcast {podcast.title!r} ({podcast.id}): {podcast.episode_count} episodes, "

@@ -39,9 +39,9 @@ def opml_export(
         Path | None, typer.Option("--output", "-o", help="File (default stdout)")
     ] = None,
 ) -> None:
-    """Write the catalog as OPML 2.0."""
+    """Write the public catalog as OPML 2.0 (private feeds' URLs are their subscribers')."""
     settings = load_cli_settings()
-    data = run_job(settings, lambda s: s.catalog.export_opml())
+    data = run_job(settings, lambda s: s.catalog.export_opml(viewer=None))
     if output is None:
         sys.stdout.buffer.write(data)
     else:

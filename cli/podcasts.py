@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.common import load_cli_settings, run_job
+from tellmemore.catalog import EVERYONE
 from tellmemore.wiring import Services
 
 app = typer.Typer(help="Podcasts in the catalog.", no_args_is_help=True)
@@ -28,7 +29,7 @@ def podcasts_add(
         else:
             assert feed_url is not None
             added = await services.catalog.add_feed(feed_url)
-        podcast = await services.catalog.get_podcast(added.podcast_id)
+        podcast = await services.catalog.get_podcast(added.podcast_id, viewer=EVERYONE)
         typer.echo(f"added {podcast.title!r} ({podcast.id}) with {added.ingest.added} episodes")
 
     run_job(settings, job)
@@ -40,9 +41,12 @@ def podcasts_list(limit: Annotated[int, typer.Option(min=1, max=1000)] = 100) ->
     settings = load_cli_settings()
 
     async def job(services: Services) -> None:
-        page = await services.catalog.list_podcasts(limit=limit, cursor=None, query=None)
+        page = await services.catalog.list_podcasts(
+            limit=limit, cursor=None, query=None, viewer=EVERYONE
+        )
         for p in page.items:
             status = p.last_error_code or "ok"
-            typer.echo(f"{p.id}  {p.episode_count:5d} episodes  [{status}]  {p.title}")
+            private = "  (private)" if p.private else ""
+            typer.echo(f"{p.id}  {p.episode_count:5d} episodes  [{status}]  {p.title}{private}")
 
     run_job(settings, job)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import CatalogDep, ServicesDep
 from api.schemas import ERROR_RESPONSES, EpisodeOut, SummaryOut
+from api.viewer import Viewer
 from models.captions import to_srt, to_vtt, transcript_from_dict
 from tellmemore.errors import CatalogError, ErrorKind
 from tellmemore.storage import StorageError
@@ -34,14 +35,14 @@ def _not_ready(what: str, status: str) -> CatalogError:
 
 
 @router.get("/{episode_id}", response_model=EpisodeOut, responses=ERROR_RESPONSES)
-async def get_episode(episode_id: UUID, catalog: CatalogDep) -> EpisodeOut:
-    return EpisodeOut.model_validate(await catalog.get_episode(episode_id))
+async def get_episode(episode_id: UUID, catalog: CatalogDep, viewer: Viewer) -> EpisodeOut:
+    return EpisodeOut.model_validate(await catalog.get_episode(episode_id, viewer=viewer))
 
 
 @router.get("/{episode_id}/summary", response_model=SummaryOut, responses=ERROR_RESPONSES)
-async def get_summary(episode_id: UUID, catalog: CatalogDep) -> SummaryOut:
+async def get_summary(episode_id: UUID, catalog: CatalogDep, viewer: Viewer) -> SummaryOut:
     """The LLM's summary, topics and chapter titles (409 until the episode is processed)."""
-    episode = await catalog.get_episode(episode_id)
+    episode = await catalog.get_episode(episode_id, viewer=viewer)
     if episode.summary is None:
         raise _not_ready("summary", episode.status)
     return SummaryOut.model_validate(episode.summary)
@@ -57,12 +58,13 @@ async def get_summary(episode_id: UUID, catalog: CatalogDep) -> SummaryOut:
 async def get_transcript(
     episode_id: UUID,
     services: ServicesDep,
+    viewer: Viewer,
     format: Literal["json", "vtt", "srt"] = Query(
         "json", description="json (segments with word timings), vtt or srt captions"
     ),
 ) -> Response:
     """The episode's transcript (409 until processed)."""
-    episode = await services.catalog.get_episode(episode_id)
+    episode = await services.catalog.get_episode(episode_id, viewer=viewer)
     if episode.status != "done" or not episode.transcript_key:
         raise _not_ready("transcript", episode.status)
     try:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import AccountsDep, CatalogDep, CurrentUser
 from api.schemas import ERROR_RESPONSES, ErrorDetail, OpmlImportOut, OpmlItemOut
+from api.viewer import Viewer
 from tellmemore.errors import CatalogError
 
 router = APIRouter(prefix="/opml", tags=["opml"])
@@ -63,12 +64,13 @@ async def import_opml(
 @router.get(
     "/export",
     summary="The catalog as OPML 2.0",
+    description="The public catalog, plus the caller's own private feeds when signed in.",
     response_class=Response,
     responses={200: {"content": {"text/x-opml": {}}}},
 )
-async def export_opml(catalog: CatalogDep) -> Response:
+async def export_opml(catalog: CatalogDep, viewer: Viewer) -> Response:
     return Response(
-        await catalog.export_opml(),
+        await catalog.export_opml(viewer=viewer),
         media_type="text/x-opml; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="tellmemore.opml"'},
     )

@@ -19,6 +19,7 @@ from api.schemas import (
     PodcastPage,
     RefreshOut,
 )
+from api.viewer import Viewer
 
 router = APIRouter(prefix="/podcasts", tags=["podcasts"])
 
@@ -32,7 +33,9 @@ router = APIRouter(prefix="/podcasts", tags=["podcasts"])
     "`itunes:new-feed-url` and permanent redirects) and stored with its episodes (201). One "
     "already in the catalog — found by any URL it has had, or its Apple id — is not fetched "
     "again (200). Either way the caller is subscribed; if they already were, 409 "
-    "`already_subscribed` with the podcast's id.",
+    "`already_subscribed` with the podcast's id. A feed URL with credentials (a token in the "
+    "query, `user:password@`, a premium host's subscriber URL), or `private: true`, makes the "
+    "podcast private: only listeners who add that exact URL see it, its episodes and passages.",
     responses={**ERROR_RESPONSES, 200: {"model": AddPodcastOut, "description": "Subscribed"}},
 )
 async def add_podcast(
@@ -43,9 +46,9 @@ async def add_podcast(
     response: Response,
 ) -> AddPodcastOut:
     podcast_id, added = await accounts.add_and_subscribe(
-        principal, feed_url=body.feed_url, apple_id=body.apple_id
+        principal, feed_url=body.feed_url, apple_id=body.apple_id, private=body.private
     )
-    podcast = await catalog.get_podcast(podcast_id)
+    podcast = await catalog.get_podcast(podcast_id, viewer=principal.user.id)
     response.headers["Location"] = f"/podcasts/{podcast.id}"
     if added is None:
         response.status_code = status.HTTP_200_OK
@@ -60,19 +63,22 @@ async def add_podcast(
 async def list_podcasts(
     catalog: CatalogDep,
     page: PageDep,
+    viewer: Viewer,
     q: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Title/author contains")
     ] = None,
 ) -> PodcastPage:
-    found = await catalog.list_podcasts(limit=page.limit, cursor=page.cursor, query=q)
+    found = await catalog.list_podcasts(
+        limit=page.limit, cursor=page.cursor, query=q, viewer=viewer
+    )
     return PodcastPage(
         items=[PodcastOut.model_validate(p) for p in found.items], next_cursor=found.next_cursor
     )
 
 
 @router.get("/{podcast_id}", response_model=PodcastOut, responses=ERROR_RESPONSES)
-async def get_podcast(podcast_id: UUID, catalog: CatalogDep) -> PodcastOut:
-    return PodcastOut.model_validate(await catalog.get_podcast(podcast_id))
+async def get_podcast(podcast_id: UUID, catalog: CatalogDep, viewer: Viewer) -> PodcastOut:
+    return PodcastOut.model_validate(await catalog.get_podcast(podcast_id, viewer=viewer))
 
 
 @router.post(
@@ -86,6 +92,7 @@ async def get_podcast(podcast_id: UUID, catalog: CatalogDep) -> PodcastOut:
 async def refresh_podcast(
     podcast_id: UUID, principal: CurrentUser, catalog: CatalogDep
 ) -> RefreshOut:
+    await catalog.get_podcast(podcast_id, viewer=principal.user.id)  # 404 unless visible
     result = await catalog.refresh(podcast_id)
     return RefreshOut(
         podcast_id=result.podcast_id,
@@ -106,11 +113,13 @@ async def list_episodes(
     podcast_id: UUID,
     catalog: CatalogDep,
     page: PageDep,
+    viewer: Viewer,
     published_since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601")] = None,
     published_until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601")] = None,
 ) -> EpisodePage:
     found = await catalog.list_episodes(
         podcast_id,
+        viewer=viewer,
         limit=page.limit,
         cursor=page.cursor,
         published_since=published_since,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -18,8 +19,10 @@ from api.search_schemas import (
     SegmentHitOut,
     SegmentResults,
 )
+from api.viewer import Viewer
+from tellmemore.catalog import Viewer as CatalogViewer
 from tellmemore.catalog.rows import episodes as episode_rows
-from tellmemore.errors import CatalogError
+from tellmemore.errors import CatalogError, ErrorKind
 from tellmemore.search import Highlight, SearchFilters, SearchMode, SegmentHit, marked_html
 from tellmemore.wiring import Services
 
@@ -94,6 +97,15 @@ def filters_of(
     )
 
 
+async def for_viewer(
+    services: Services, viewer: CatalogViewer, filters: SearchFilters
+) -> SearchFilters:
+    """``filters`` that also leave out the private podcasts ``viewer`` does not subscribe to:
+    their passages, episodes and audio URLs are found by their subscribers only."""
+    hidden = await services.catalog.hidden_podcasts(viewer)
+    return replace(filters, exclude_podcast_ids=hidden) if hidden else filters
+
+
 def highlight_out(h: Highlight) -> HighlightOut:
     return HighlightOut(snippet=h.snippet, marks=list(h.marks), html=marked_html(h))
 
@@ -148,6 +160,7 @@ def segment_out(hit: SegmentHit, audio: dict[str, str]) -> SegmentHitOut:
 )
 async def search_segments(
     services: ServicesDep,
+    viewer: Viewer,
     q: Q,
     mode: Mode = SearchMode.HYBRID,
     limit: Limit = None,
@@ -160,6 +173,7 @@ async def search_segments(
     filters = filters_of(
         podcast_ids, published_after, published_before, min_duration_s, max_duration_s
     )
+    filters = await for_viewer(services, viewer, filters)
     hits = await services.search.segments(q, filters=filters, mode=mode, limit=limit)
     audio = await audio_urls(services, (h.episode_id for h in hits))
     return SegmentResults(
@@ -176,6 +190,7 @@ async def search_segments(
 )
 async def search_episodes(
     services: ServicesDep,
+    viewer: Viewer,
     q: Q,
     mode: Mode = SearchMode.HYBRID,
     limit: Limit = None,
@@ -183,7 +198,9 @@ async def search_episodes(
     published_after: After = None,
     published_before: Before = None,
 ) -> EpisodeResults:
-    filters = filters_of(podcast_ids, published_after, published_before)
+    filters = await for_viewer(
+        services, viewer, filters_of(podcast_ids, published_after, published_before)
+    )
     hits = await services.search.episodes(q, filters=filters, mode=mode, limit=limit)
     return EpisodeResults(
         query=" ".join(q.split()),
@@ -217,12 +234,21 @@ async def search_episodes(
 async def more_like_segment(
     segment_id: Annotated[str, Path(max_length=200)],
     services: ServicesDep,
+    viewer: Viewer,
     limit: Limit = None,
     podcast_ids: Podcasts = None,
     published_after: After = None,
     published_before: Before = None,
 ) -> SegmentResults:
-    filters = filters_of(podcast_ids, published_after, published_before)
+    filters = await for_viewer(
+        services, viewer, filters_of(podcast_ids, published_after, published_before)
+    )
+    if filters.exclude_podcast_ids:  # a hidden podcast's passage is as unknown as a missing one
+        source = await services.search.engine.segment(segment_id)
+        if source is not None and source.podcast_id in filters.exclude_podcast_ids:
+            raise CatalogError(
+                "segment_not_found", "There is no passage with that id.", ErrorKind.NOT_FOUND
+            )
     hits = await services.search.more_like(segment_id, filters=filters, limit=limit)
     audio = await audio_urls(services, (h.episode_id for h in hits))
     return SegmentResults(

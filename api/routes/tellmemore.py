@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from api.deps import CurrentUser, ServicesDep
-from api.routes.search import audio_urls, filters_of, highlight_out, media_fragment
+from api.routes.search import audio_urls, filters_of, for_viewer, highlight_out, media_fragment
 from api.schemas import ERROR_RESPONSES
 from api.search_schemas import TellMeMoreIn, TellMeMoreItemOut, TellMeMoreOut
 
@@ -40,7 +40,7 @@ async def tell_me_more(
     plan = await topics.planner.plan(
         body.topic,
         body.minutes,
-        filters=filters,
+        filters=await for_viewer(services, user_id, filters),
         heard=topics.heard_for(user_id) if body.skip_heard else None,
     )
     playlist_id = None

@@ -20,7 +20,15 @@ from tellmemore.accounts.ratelimit import LimiterUnavailable, RateLimiter
 from tellmemore.accounts.rows import subscriptions as subscription_rows
 from tellmemore.accounts.rows import users as user_rows
 from tellmemore.accounts.types import Session, Subscription, User
-from tellmemore.catalog import AddResult, Catalog, EpisodeQueue, OpmlImportReport, parse_opml
+from tellmemore.catalog import (
+    EVERYONE,
+    AddResult,
+    Catalog,
+    EpisodeQueue,
+    OpmlImportReport,
+    Viewer,
+    parse_opml,
+)
 from tellmemore.catalog.rows import podcasts as podcast_rows
 from tellmemore.clock import Clock
 from tellmemore.errors import CatalogError, ErrorKind
@@ -98,11 +106,15 @@ class Accounts:
 
     # ---- subscriptions -----------------------------------------------------------------
 
-    async def subscribe(self, principal: Principal, podcast_id: UUID) -> bool:
+    async def subscribe(
+        self, principal: Principal, podcast_id: UUID, *, by_url: bool = False
+    ) -> bool:
         """Subscribe to a catalog podcast (False if already subscribed), and queue its newest
-        unprocessed episodes so the subscriber soon has something to search."""
+        unprocessed episodes so the subscriber soon has something to search. A private podcast
+        is joined only ``by_url``: by adding its exact feed URL, never by its id."""
+        viewer: Viewer = EVERYONE if by_url else principal.user.id
         async with self._pool.connection() as conn:
-            if await podcast_rows.get(conn, podcast_id) is None:
+            if not await podcast_rows.is_visible(conn, podcast_id, viewer):
                 raise CatalogError(
                     "podcast_not_found", "There is no such podcast.", ErrorKind.NOT_FOUND
                 )
@@ -135,11 +147,17 @@ class Accounts:
         return queued
 
     async def add_and_subscribe(
-        self, principal: Principal, *, feed_url: str | None = None, apple_id: int | None = None
+        self,
+        principal: Principal,
+        *,
+        feed_url: str | None = None,
+        apple_id: int | None = None,
+        private: bool = False,
     ) -> tuple[UUID, AddResult | None]:
         """Subscribe to a podcast by feed URL or Apple id, adding it to the catalog if it is
-        new. Returns the podcast id and, when it was new, what adding it did; 409 if the
-        caller already subscribes to it."""
+        new (``private``: for its subscribers only, as a URL with credentials is anyway).
+        Returns the podcast id and, when it was new, what adding it did; 409 if the caller
+        already subscribes to it."""
         added: AddResult | None
         if self._quotas is not None:
             await self._quotas.take("feeds", principal.user.id, 1)
@@ -148,7 +166,7 @@ class Accounts:
                 added = await self._catalog.add_apple(apple_id)
             else:
                 assert feed_url is not None
-                added = await self._catalog.add_feed(feed_url)
+                added = await self._catalog.add_feed(feed_url, private=private)
             podcast_id = added.podcast_id
         except CatalogError as exc:
             if exc.code != "podcast_exists":
@@ -156,7 +174,7 @@ class Accounts:
             podcast_id, added = UUID(exc.details["podcast_id"]), None
             if self._quotas is not None:  # nothing was fetched for it
                 await self._quotas.give_back("feeds", principal.user.id, 1)
-        if not await self.subscribe(principal, podcast_id) and added is None:
+        if not await self.subscribe(principal, podcast_id, by_url=True) and added is None:
             raise CatalogError(
                 "already_subscribed",
                 "You already subscribe to this podcast.",
@@ -176,7 +194,7 @@ class Accounts:
             await self._quotas.give_back("feeds", principal.user.id, report.count("exists"))
         for item in report.items:
             if item.podcast_id is not None and item.status in ("created", "exists"):
-                await self.subscribe(principal, item.podcast_id)
+                await self.subscribe(principal, item.podcast_id, by_url=True)
         return report
 
     async def unsubscribe(self, principal: Principal, podcast_id: UUID) -> None:

@@ -5,6 +5,7 @@ Queueing new episodes for processing is a port (:class:`EpisodeQueue`) that the 
 root fills; SQL lives in ``rows/``."""
 
 from tellmemore.catalog.apple import AppleClient, make_apple_http_client
+from tellmemore.catalog.feeds.credentials import carries_credentials, redacted_url
 from tellmemore.catalog.feeds.fetch import FeedFetcher, make_http_client
 from tellmemore.catalog.feeds.loader import FeedLoader
 from tellmemore.catalog.feeds.parse import parse_feed, repair_xml
@@ -26,8 +27,10 @@ from tellmemore.catalog.ports import EpisodeQueue
 from tellmemore.catalog.service import AddResult, Catalog
 from tellmemore.catalog.ttl_cache import CallBudget, TTLCache
 from tellmemore.catalog.types import Podcast
+from tellmemore.catalog.visibility import EVERYONE, Viewer, visible_sql
 
 __all__ = [
+    "EVERYONE",
     "AddResult",
     "AppleClient",
     "CallBudget",
@@ -38,6 +41,8 @@ __all__ = [
     "OpmlImportReport",
     "Podcast",
     "TTLCache",
+    "Viewer",
+    "carries_credentials",
     "check_host_allowed",
     "clean_text",
     "enclosure_identity",
@@ -50,7 +55,9 @@ __all__ = [
     "parse_http_url",
     "parse_length",
     "parse_opml",
+    "redacted_url",
     "render_opml",
     "repair_xml",
     "url_key",
+    "visible_sql",
 ]

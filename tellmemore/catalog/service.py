@@ -1,8 +1,10 @@
-"""The catalog service: adding podcasts (feed URL, Apple id, OPML), refreshing feeds, reading.
+"""The catalog service: adding podcasts (feed URL, Apple id, OPML) and refreshing feeds; the
+reads are in :mod:`tellmemore.catalog.reads`.
 
 It owns the rules that span fetch, parse and storage: never hold a database transaction across
 network I/O; follow a feed to its new home and remember the old one; refuse duplicates by any
 URL a feed has ever had; record a failed refresh on the podcast instead of losing what it has.
+A private feed (``catalog.visibility``) is known only by the exact URL it was added by.
 """
 
 from __future__ import annotations
@@ -18,27 +20,25 @@ from uuid import UUID
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
-from pydantic import TypeAdapter
-from redis.exceptions import RedisError
 
 from tellmemore.catalog.apple import AppleClient
+from tellmemore.catalog.feeds.credentials import carries_credentials, redacted_url
 from tellmemore.catalog.feeds.fetch import Validators
 from tellmemore.catalog.feeds.loader import FeedDocument, FeedLoader
 from tellmemore.catalog.feeds.urls import parse_http_url, url_key
-from tellmemore.catalog.opml import OpmlImportItem, OpmlImportReport, parse_opml, render_opml
+from tellmemore.catalog.opml import OpmlImportItem, OpmlImportReport, parse_opml
 from tellmemore.catalog.ports import EpisodeQueue
+from tellmemore.catalog.reads import CatalogReads
 from tellmemore.catalog.rows import episodes as episode_rows
 from tellmemore.catalog.rows import podcasts as podcast_rows
-from tellmemore.catalog.types import ApplePodcast, Episode, IngestResult, Podcast
+from tellmemore.catalog.types import IngestResult
 from tellmemore.errors import CatalogError, ErrorKind
 from tellmemore.settings import Settings
-from tellmemore.storage import Cursor, Page, ResultCache
+from tellmemore.storage import ResultCache
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
-_PODCAST = TypeAdapter(Podcast)
-_PAGE = TypeAdapter(Page[Podcast])
 Conn = psycopg.AsyncConnection[Any]
 
 
@@ -77,8 +77,8 @@ def _ingest(podcast_id: UUID, counts: episode_rows.UpsertCounts) -> IngestResult
     )
 
 
-class Catalog:
-    """Podcasts and episodes, filled from feeds."""
+class Catalog(CatalogReads):
+    """Podcasts and episodes, filled from feeds (the reads are :class:`CatalogReads`')."""
 
     def __init__(
         self,
@@ -94,120 +94,29 @@ class Catalog:
         self._loader = loader
         self._apple = apple
         self._jobs = jobs
-        # Podcast reads (the busiest catalog routes) through Redis; every write below drops
-        # them (and so does the processor when an episode's passages land).
         self._cache = cache
-
-    async def invalidate_cache(self) -> None:
-        """Drop cached podcast reads: after every write here, and after a batch job's."""
-        if self._cache is not None:
-            try:
-                await self._cache.invalidate()
-            except (RedisError, OSError) as exc:  # entries then expire by their TTL
-                log.warning("catalog cache not invalidated: %s", exc)
-
-    # ---- reads -------------------------------------------------------------------------
-
-    async def get_podcast(self, podcast_id: UUID) -> Podcast:
-        if self._cache is None:
-            return await self._load_podcast(podcast_id)
-        return await self._cache.get_or_compute(
-            {"podcast": str(podcast_id)},
-            lambda: self._load_podcast(podcast_id),
-            encode=lambda p: _PODCAST.dump_python(p, mode="json"),
-            decode=_PODCAST.validate_python,
-        )
-
-    async def _load_podcast(self, podcast_id: UUID) -> Podcast:
-        async with self._pool.connection() as conn:
-            podcast = await podcast_rows.get(conn, podcast_id)
-        if podcast is None:
-            raise CatalogError(
-                "podcast_not_found", "There is no such podcast.", ErrorKind.NOT_FOUND
-            )
-        return podcast
-
-    async def list_podcasts(
-        self, *, limit: int, cursor: str | None, query: str | None
-    ) -> Page[Podcast]:
-        after = Cursor.decode(cursor) if cursor else None
-
-        async def load() -> Page[Podcast]:
-            async with self._pool.connection() as conn:
-                return await podcast_rows.list_page(conn, limit=limit, after=after, query=query)
-
-        if self._cache is None:
-            return await load()
-        return await self._cache.get_or_compute(
-            {"podcasts": [limit, cursor, query]},
-            load,
-            encode=lambda p: _PAGE.dump_python(p, mode="json"),
-            decode=_PAGE.validate_python,
-        )
-
-    async def get_episode(self, episode_id: UUID) -> Episode:
-        async with self._pool.connection() as conn:
-            episode = await episode_rows.get(conn, episode_id)
-        if episode is None:
-            raise CatalogError(
-                "episode_not_found", "There is no such episode.", ErrorKind.NOT_FOUND
-            )
-        return episode
-
-    async def list_episodes(
-        self,
-        podcast_id: UUID,
-        *,
-        limit: int,
-        cursor: str | None,
-        published_since: datetime | None = None,
-        published_until: datetime | None = None,
-    ) -> Page[Episode]:
-        if published_since and published_until and published_since >= published_until:
-            raise CatalogError(
-                "invalid_date_range", "published_since must be earlier than published_until."
-            )
-        after = Cursor.decode(cursor) if cursor else None
-        async with self._pool.connection() as conn:
-            if await podcast_rows.get(conn, podcast_id) is None:
-                raise CatalogError(
-                    "podcast_not_found", "There is no such podcast.", ErrorKind.NOT_FOUND
-                )
-            return await episode_rows.list_page(
-                conn,
-                podcast_id,
-                limit=limit,
-                after=after,
-                published_since=published_since,
-                published_until=published_until,
-            )
-
-    async def search_apple(
-        self, term: str, *, limit: int, country: str | None
-    ) -> list[tuple[ApplePodcast, UUID | None]]:
-        """Apple's results, each with the catalog's podcast id when we already have it."""
-        found = await self._apple.search(term, limit=limit, country=country)
-        out: list[tuple[ApplePodcast, UUID | None]] = []
-        async with self._pool.connection() as conn:
-            for podcast in found:
-                known = await podcast_rows.find_by_apple_id(conn, podcast.apple_id)
-                if known is None and podcast.feed_url:
-                    known = await podcast_rows.find_by_url(conn, podcast.feed_url)
-                out.append((podcast, known))
-        return out
 
     # ---- adding ------------------------------------------------------------------------
 
     async def add_feed(
-        self, url: str, *, apple_id: int | None = None, image_hint: str | None = None
+        self,
+        url: str,
+        *,
+        private: bool = False,
+        apple_id: int | None = None,
+        image_hint: str | None = None,
     ) -> AddResult:
-        """Add the podcast whose feed is at ``url``; 409 if the catalog already has it."""
+        """Add the podcast whose feed is at ``url``; 409 if the catalog already has it (by this
+        exact URL, credentials included). It is private to its subscribers when ``private`` is
+        set or the URL carries credentials."""
         url = url.strip()
         parse_http_url(url)
         async with self._pool.connection() as conn:
             await self._refuse_existing(conn, url)
         document = await self._loader.load(url, Validators())
-        return await self._store_new(document, apple_id=apple_id, image_hint=image_hint)
+        return await self._store_new(
+            document, apple_id=apple_id, image_hint=image_hint, private=private
+        )
 
     async def add_document(self, url: str, body: bytes) -> AddResult:
         """Add (or update) a podcast from feed bytes already in hand, filed under ``url``.
@@ -219,24 +128,38 @@ class Catalog:
         async with self._pool.connection() as conn:
             existing = await podcast_rows.find_by_url(conn, url)
         if existing is None:
-            return await self._store_new(document, apple_id=None, image_hint=None)
-        state = {"feed_url": url, "body_sha256": None}
+            return await self._store_new(document, apple_id=None, image_hint=None, private=False)
+        async with self._pool.connection() as conn:
+            state = await podcast_rows.fetch_state(conn, existing)
+        assert state is not None
+        state = {**state, "feed_url": url, "body_sha256": None}
         return AddResult(existing, await self._apply(existing, document, state, force=True))
 
     async def _store_new(
-        self, document: FeedDocument, *, apple_id: int | None, image_hint: str | None
+        self,
+        document: FeedDocument,
+        *,
+        apple_id: int | None,
+        image_hint: str | None,
+        private: bool,
     ) -> AddResult:
+        """Insert a loaded feed as a new podcast. A private one keeps the URL it was added by
+        and claims only that one: the redirects and feed moves behind two subscribers' URLs may
+        meet, and must not merge their podcasts."""
         at = _now()
+        private = private or any(carries_credentials(u) for u, _ in document.aliases)
+        claims = document.aliases[:1] if private else document.aliases
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 podcast_id = await podcast_rows.insert(
                     conn,
-                    feed_url=document.home_url,
+                    feed_url=claims[0][0] if private else document.home_url,
                     feed=document.feed,
                     apple_id=apple_id,
                     image_fallback=image_hint,
+                    private=private,
                 )
-                for alias, reason in document.aliases:
+                for alias, reason in claims:
                     owner = await podcast_rows.claim_url(conn, podcast_id, alias, reason)
                     if owner != podcast_id:  # rolls the whole insert back
                         raise _exists(owner)
@@ -293,6 +216,8 @@ class Catalog:
                 "podcast_not_found", "There is no such podcast.", ErrorKind.NOT_FOUND
             )
         validators = Validators() if force else Validators(row["etag"], row["last_modified"])
+        # Logs name the feed without its credentials (query, userinfo, a secret path).
+        where = {"podcast_id": str(podcast_id), "feed": redacted_url(row["feed_url"])}
         try:
             document = await self._loader.load(row["feed_url"], validators)
         except CatalogError as exc:
@@ -301,8 +226,12 @@ class Catalog:
                     conn, podcast_id, code=exc.code, message=exc.message, at=_now()
                 )
             await self.invalidate_cache()
+            log.warning("feed refresh failed", extra={**where, "code": exc.code})
             raise
         result = await self._apply(podcast_id, document, row, force=force)
+        if result.added or result.updated:
+            log.info("feed refreshed", extra={**where, "added": result.added,
+                                              "updated": result.updated})  # fmt: skip
         if (
             self._jobs is not None
             and result.new_episode_ids
@@ -319,11 +248,17 @@ class Catalog:
         unchanged_body = not force and found["body_sha256"] == state["body_sha256"]
         at = _now()
         async with self._pool.connection() as conn, conn.transaction():
-            await podcast_rows.fetch_state(conn, podcast_id, lock=True)
-            for alias, reason in document.aliases:
-                await podcast_rows.add_url(conn, podcast_id, alias, reason)
-            if url_key(document.home_url) != url_key(state["feed_url"]):
-                await podcast_rows.move_feed(conn, podcast_id, document.home_url, "redirect")
+            locked = await podcast_rows.fetch_state(conn, podcast_id, lock=True)
+            # A private feed stays at the URL its subscribers gave (see _store_new); a public
+            # one follows its moves, and turns private if it moved to a subscriber's URL.
+            if locked is not None and not locked["private"]:
+                for alias, reason in document.aliases:
+                    await podcast_rows.add_url(conn, podcast_id, alias, reason)
+                if url_key(document.home_url) != url_key(state["feed_url"]):
+                    await podcast_rows.move_feed(conn, podcast_id, document.home_url, "redirect")
+                urls = [state["feed_url"], *(u for u, _ in document.aliases)]
+                if any(carries_credentials(u) for u in urls):
+                    await podcast_rows.mark_private(conn, podcast_id)
             if document.fetch.not_modified or unchanged_body:
                 await podcast_rows.record_success(conn, podcast_id, **found, at=at)
                 result = IngestResult(podcast_id, not_modified=True)
@@ -381,11 +316,6 @@ class Catalog:
         jobs = [partial(one, i) for i in range(len(entries))]
         items = await _bounded(self._settings.feeds.refresh_concurrency, jobs)
         return OpmlImportReport(items)
-
-    async def export_opml(self) -> bytes:
-        async with self._pool.connection() as conn:
-            podcasts = await podcast_rows.all_for_export(conn)
-        return render_opml(podcasts)
 
 
 async def _bounded(limit: int, jobs: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:

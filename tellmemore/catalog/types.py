@@ -114,6 +114,7 @@ class Podcast:
     categories: list[str]
     explicit: bool | None
     apple_id: int | None
+    private: bool  # seen only by its subscribers (see ``catalog.visibility``)
     episode_count: int
     previous_feed_urls: list[str]
     last_fetched_at: datetime | None

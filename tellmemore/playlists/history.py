@@ -83,7 +83,7 @@ class ListeningHistory:
     ) -> HistoryEntry:
         """Remember that the user heard an episode (no times) or a range of it."""
         async with self._pool.connection() as conn:
-            lengths = await rows.episode_lengths(conn, [episode_id])
+            lengths = await rows.episode_lengths(conn, [episode_id], viewer=user_id)
             if episode_id not in lengths:
                 raise CatalogError(
                     "episode_not_found",

@@ -4,7 +4,8 @@ skip what they have already heard.
 Who may see a playlist: its owner always; anyone for a public one; anyone holding the share
 link for an unlisted one. Everyone else gets the same 404 as for an id that does not exist, so
 a private playlist's existence is never revealed. Only the owner edits; a reader of a public
-playlist who tries gets 403.
+playlist who tries gets 403. Items of a private podcast (``catalog.visibility``) show only to
+that podcast's subscribers, in views and exports alike, and only they can add its episodes.
 
 Every edit locks the playlist's row for its transaction (positions stay dense 0..n-1 however
 many clients edit at once) and bumps ``version``, which the API hands out as the ETag: an edit
@@ -22,6 +23,7 @@ from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
+from tellmemore.catalog import EVERYONE, Viewer
 from tellmemore.clock import Clock
 from tellmemore.errors import CatalogError, ErrorKind
 from tellmemore.playlists import rules
@@ -147,7 +149,7 @@ class Playlists:
     async def _contents(
         self, conn: Conn, playlist: Playlist, viewer: UUID | None, skip_heard: bool | None
     ) -> PlaylistContents:
-        items = await rows.items(conn, playlist.id)
+        items = await rows.items(conn, playlist.id, viewer=viewer)
         if skip_heard is None:
             skip_heard = playlist.skip_heard and viewer == playlist.owner_id
         if not skip_heard or viewer is None or not items:
@@ -220,8 +222,8 @@ class Playlists:
 
     # ---- items -----------------------------------------------------------------------------
 
-    async def _check_items(self, conn: Conn, new: Sequence[NewItem]) -> None:
-        lengths = await rows.episode_lengths(conn, [i.episode_id for i in new])
+    async def _check_items(self, conn: Conn, new: Sequence[NewItem], actor: UUID) -> None:
+        lengths = await rows.episode_lengths(conn, [i.episode_id for i in new], viewer=actor)
         for index, item in enumerate(new):
             if item.episode_id not in lengths:
                 raise CatalogError(
@@ -249,7 +251,7 @@ class Playlists:
         async with self._editing(playlist_id, actor, if_match) as (conn, playlist):
             if not new and not mark_refreshed:
                 return [], playlist.version
-            await self._check_items(conn, new)
+            await self._check_items(conn, new, actor)
             count = await rows.compact(conn, playlist.id)
             at = count if position is None else position
             rules.check_position(at, count)
@@ -267,7 +269,7 @@ class Playlists:
             else:
                 version = await rows.bump(conn, playlist.id)
             wanted = set(ids)
-            added = [i for i in await rows.items(conn, playlist.id) if i.id in wanted]
+            added = [i for i in await rows.items(conn, playlist.id, viewer=actor) if i.id in wanted]
         return added, version
 
     async def add_item(
@@ -285,8 +287,10 @@ class Playlists:
         )
         return ItemEdit(added[0], version)
 
-    async def _item(self, conn: Conn, playlist_id: UUID, item_id: UUID) -> PlaylistItem:
-        item = await rows.get_item(conn, playlist_id, item_id)
+    async def _item(
+        self, conn: Conn, playlist_id: UUID, item_id: UUID, viewer: Viewer
+    ) -> PlaylistItem:
+        item = await rows.get_item(conn, playlist_id, item_id, viewer=viewer)
         if item is None:
             raise CatalogError(
                 "item_not_found", "The playlist has no such item.", ErrorKind.NOT_FOUND
@@ -308,7 +312,7 @@ class Playlists:
         note."""
         async with self._editing(playlist_id, actor, if_match) as (conn, playlist):
             count = await rows.compact(conn, playlist.id)
-            item = await self._item(conn, playlist.id, item_id)
+            item = await self._item(conn, playlist.id, item_id, actor)
             if position is not None:
                 rules.check_position(position, count - 1)
                 await rows.move_item(conn, playlist.id, item.id, item.position, position)
@@ -316,7 +320,7 @@ class Playlists:
                 checked = rules.text(note, self._settings.max_note_chars, "note_too_long", "note")
                 await rows.set_note(conn, item.id, checked)
             version = await rows.bump(conn, playlist.id)
-            return ItemEdit(await self._item(conn, playlist.id, item.id), version)
+            return ItemEdit(await self._item(conn, playlist.id, item.id, actor), version)
 
     async def remove_item(
         self,
@@ -329,7 +333,8 @@ class Playlists:
         """Remove an item (the ones after it move up); returns the playlist's new version."""
         async with self._editing(playlist_id, actor, if_match) as (conn, playlist):
             await rows.compact(conn, playlist.id)
-            item = await self._item(conn, playlist.id, item_id)
+            # The owner may remove an item of a private podcast they no longer see.
+            item = await self._item(conn, playlist.id, item_id, EVERYONE)
             await rows.delete_item(conn, playlist.id, item.id, item.position)
             return await rows.bump(conn, playlist.id)
 
@@ -339,5 +344,5 @@ class Playlists:
         """Record the item's episode or range as heard by a viewer of the playlist."""
         async with self._pool.connection() as conn:
             playlist = rules.readable(await rows.get(conn, playlist_id), viewer)
-            item = await self._item(conn, playlist.id, item_id)
+            item = await self._item(conn, playlist.id, item_id, viewer)
             return await history_rows.add(conn, viewer, item.episode_id, item.start_s, item.end_s)

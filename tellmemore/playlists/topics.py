@@ -22,6 +22,7 @@ from uuid import UUID
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from tellmemore.catalog import visible_sql
 from tellmemore.clock import Clock
 from tellmemore.errors import CatalogError
 from tellmemore.playlists.history import ListeningHistory
@@ -184,11 +185,14 @@ class TopicPlaylists:
         if topic is None:
             raise CatalogError("not_a_topic_playlist", "Only topic playlists are refreshed.")
         since = playlist.refreshed_at or playlist.created_at
+        # Only episodes the owner may see: a private podcast's only for its subscribers.
+        visible, params = visible_sql(owner_id)
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT id FROM episodes WHERE status = 'done' AND processed_at > %s"
-                " AND processed_at <= %s",
-                (since, now),
+                "SELECT e.id FROM episodes e JOIN podcasts p ON p.id = e.podcast_id"
+                " WHERE e.status = 'done' AND e.processed_at > %s AND e.processed_at <= %s"
+                f" AND {visible}".encode(),
+                (since, now, *params),
             )
             episode_ids = [str(r[0]) for r in await cur.fetchall()]
             cur = await conn.execute(

@@ -42,4 +42,6 @@ def where_clause(filters: SearchFilters, *, durations: bool = True) -> str | Non
         parts.append(f"(end_s - start_s) <= {float(filters.max_duration_s)!r}")
     if filters.exclude_segment_ids:
         parts.append(_in("id", filters.exclude_segment_ids, negate=True))
+    if filters.exclude_podcast_ids:
+        parts.append(_in("podcast_id", filters.exclude_podcast_ids, negate=True))
     return " AND ".join(parts) or None

@@ -26,6 +26,8 @@ class SearchFilters:
     min_duration_s: float | None = None  # segment length
     max_duration_s: float | None = None
     exclude_segment_ids: tuple[str, ...] = ()
+    # Private podcasts the caller does not subscribe to (never found, whatever else is asked).
+    exclude_podcast_ids: tuple[str, ...] = ()
 
 
 NO_FILTERS = SearchFilters()

@@ -44,7 +44,7 @@ def test_render_escapes_and_parses_back() -> None:
     podcast = Podcast(
         id=uuid4(), feed_url="https://x.example/rss?a=1&b=2", title='Tom & "Jerry" <live>',
         author=None, description=None, description_html=None, link="https://x.example/",
-        image_url=None, language=None, categories=[], explicit=None, apple_id=None,
+        image_url=None, language=None, categories=[], explicit=None, apple_id=None, private=False,
         episode_count=0, previous_feed_urls=[], last_fetched_at=None, last_success_at=None,
         last_error_code=None, last_error=None, parse_warning=None, created_at=now, updated_at=now,
     )  # fmt: skip

@@ -11,13 +11,14 @@ from psycopg.rows import class_row, dict_row
 
 from tellmemore.catalog.feeds.urls import url_key
 from tellmemore.catalog.types import ParsedFeed, Podcast
+from tellmemore.catalog.visibility import Viewer, visible_sql
 from tellmemore.storage import Cursor, Page
 
 Conn = AsyncConnection[Any]
 
 _SELECT = """
 SELECT p.id, p.feed_url, p.title, p.author, p.description, p.description_html, p.link,
-       p.image_url, p.language, p.categories, p.explicit, p.apple_id,
+       p.image_url, p.language, p.categories, p.explicit, p.apple_id, p.private,
        (SELECT count(*) FROM episodes e WHERE e.podcast_id = p.id)::int AS episode_count,
        ARRAY(SELECT u.url FROM podcast_feed_urls u
              WHERE u.podcast_id = p.id AND u.url <> p.feed_url
@@ -35,11 +36,12 @@ async def get(conn: Conn, podcast_id: UUID) -> Podcast | None:
 
 
 async def list_page(
-    conn: Conn, *, limit: int, after: Cursor | None, query: str | None
+    conn: Conn, *, limit: int, after: Cursor | None, query: str | None, viewer: Viewer
 ) -> Page[Podcast]:
-    """Podcasts newest first, optionally filtered by a title/author substring."""
-    where = ["TRUE"]
-    params: list[Any] = []
+    """The podcasts ``viewer`` may see, newest first, optionally filtered by a title/author
+    substring."""
+    visible, params = visible_sql(viewer)
+    where = [visible]
     if query:
         where.append("(p.title ILIKE %s OR p.author ILIKE %s)")
         pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -63,19 +65,63 @@ async def list_page(
     return Page(rows, nxt)
 
 
-async def find_by_url(conn: Conn, url: str) -> UUID | None:
-    """The podcast a feed URL (or any past spelling or location of it) belongs to."""
+async def find_by_url(conn: Conn, url: str, *, public_only: bool = False) -> UUID | None:
+    """The podcast a feed URL (or any past spelling or location of it) belongs to; with
+    ``public_only``, None for a private one."""
     cur = await conn.execute(
-        "SELECT podcast_id FROM podcast_feed_urls WHERE url_key = %s", (url_key(url),)
+        "SELECT u.podcast_id FROM podcast_feed_urls u JOIN podcasts p ON p.id = u.podcast_id"
+        " WHERE u.url_key = %s AND NOT (p.private AND %s)",
+        (url_key(url), public_only),
     )
     row = await cur.fetchone()
     return row[0] if row else None
 
 
-async def find_by_apple_id(conn: Conn, apple_id: int) -> UUID | None:
-    cur = await conn.execute("SELECT id FROM podcasts WHERE apple_id = %s", (apple_id,))
+async def find_by_apple_id(conn: Conn, apple_id: int, *, public_only: bool = False) -> UUID | None:
+    cur = await conn.execute(
+        "SELECT id FROM podcasts WHERE apple_id = %s AND NOT (private AND %s)",
+        (apple_id, public_only),
+    )
     row = await cur.fetchone()
     return row[0] if row else None
+
+
+async def is_visible(conn: Conn, podcast_id: UUID, viewer: Viewer) -> bool:
+    """Whether the podcast exists and ``viewer`` may see it."""
+    visible, params = visible_sql(viewer)
+    cur = await conn.execute(
+        f"SELECT 1 FROM podcasts p WHERE p.id = %s AND {visible}".encode(), [podcast_id, *params]
+    )
+    return await cur.fetchone() is not None
+
+
+async def hidden_from(conn: Conn, viewer: Viewer) -> list[UUID]:
+    """The private podcasts ``viewer`` may not see (a small set: search leaves them out)."""
+    visible, params = visible_sql(viewer)
+    cur = await conn.execute(
+        f"SELECT p.id FROM podcasts p WHERE p.private AND NOT {visible} ORDER BY p.id".encode(),
+        params,
+    )
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def subscribes_privately(conn: Conn, user_id: UUID) -> bool:
+    """Whether the user subscribes to any private podcast (else they see the public catalog)."""
+    cur = await conn.execute(
+        "SELECT 1 FROM subscriptions s JOIN podcasts p ON p.id = s.podcast_id"
+        " WHERE s.user_id = %s AND p.private LIMIT 1",
+        (user_id,),
+    )
+    return await cur.fetchone() is not None
+
+
+async def mark_private(conn: Conn, podcast_id: UUID) -> None:
+    """From now on only the podcast's subscribers see it (its URL turned out to carry
+    credentials)."""
+    await conn.execute(
+        "UPDATE podcasts SET private = true, updated_at = now() WHERE id = %s AND NOT private",
+        (podcast_id,),
+    )
 
 
 def _feed_columns(feed: ParsedFeed) -> dict[str, Any]:
@@ -94,12 +140,18 @@ def _feed_columns(feed: ParsedFeed) -> dict[str, Any]:
 
 
 async def insert(
-    conn: Conn, *, feed_url: str, feed: ParsedFeed, apple_id: int | None, image_fallback: str | None
+    conn: Conn,
+    *,
+    feed_url: str,
+    feed: ParsedFeed,
+    apple_id: int | None,
+    image_fallback: str | None,
+    private: bool,
 ) -> UUID:
     cols = _feed_columns(feed)
     if not cols["image_url"]:
         cols["image_url"] = image_fallback
-    cols.update(feed_url=feed_url, apple_id=apple_id)
+    cols.update(feed_url=feed_url, apple_id=apple_id, private=private)
     names = list(cols)
     sql = (
         f"INSERT INTO podcasts ({', '.join(names)}) "
@@ -166,7 +218,9 @@ async def move_feed(conn: Conn, podcast_id: UUID, new_url: str, reason: str) -> 
 async def fetch_state(conn: Conn, podcast_id: UUID, *, lock: bool = False) -> dict[str, Any] | None:
     """What a refresh needs to know; with ``lock``, the row stays locked until the transaction
     ends so that concurrent refreshes of one feed write one after the other."""
-    sql = "SELECT id, feed_url, etag, last_modified, body_sha256 FROM podcasts WHERE id = %s"
+    sql = (
+        "SELECT id, feed_url, private, etag, last_modified, body_sha256 FROM podcasts WHERE id = %s"
+    )
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute((sql + (" FOR UPDATE" if lock else "")).encode(), (podcast_id,))
         return await cur.fetchone()
@@ -206,7 +260,10 @@ async def refresh_targets(conn: Conn) -> list[UUID]:
     return [r[0] for r in await cur.fetchall()]
 
 
-async def all_for_export(conn: Conn) -> list[Podcast]:
+async def all_for_export(conn: Conn, viewer: Viewer) -> list[Podcast]:
+    """Every podcast ``viewer`` may see, by title."""
+    visible, params = visible_sql(viewer)
     async with conn.cursor(row_factory=class_row(Podcast)) as cur:
-        await cur.execute(_SELECT + " ORDER BY lower(p.title), p.id")
+        sql = f"{_SELECT} WHERE {visible} ORDER BY lower(p.title), p.id"
+        await cur.execute(sql.encode(), params)
         return await cur.fetchall()

@@ -17,6 +17,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from tellmemore.catalog import Viewer, visible_sql
 from tellmemore.storage import Cursor, Page
 
 Conn = AsyncConnection[Any]
@@ -244,18 +245,26 @@ async def delete(conn: Conn, playlist_id: UUID) -> None:
 # ---- items --------------------------------------------------------------------------------
 
 
-async def items(conn: Conn, playlist_id: UUID) -> list[PlaylistItem]:
+async def items(conn: Conn, playlist_id: UUID, *, viewer: Viewer) -> list[PlaylistItem]:
+    """The playlist's items that ``viewer`` may see: an episode of a private podcast shows
+    only to its subscribers (its audio URL often carries their credentials too)."""
+    visible, params = visible_sql(viewer)
     async with conn.cursor(row_factory=class_row(PlaylistItem)) as cur:
         await cur.execute(
-            (_ITEM + " WHERE i.playlist_id = %s ORDER BY i.position").encode(), (playlist_id,)
+            f"{_ITEM} WHERE i.playlist_id = %s AND {visible} ORDER BY i.position".encode(),
+            (playlist_id, *params),
         )
         return await cur.fetchall()
 
 
-async def get_item(conn: Conn, playlist_id: UUID, item_id: UUID) -> PlaylistItem | None:
+async def get_item(
+    conn: Conn, playlist_id: UUID, item_id: UUID, *, viewer: Viewer
+) -> PlaylistItem | None:
+    visible, params = visible_sql(viewer)
     async with conn.cursor(row_factory=class_row(PlaylistItem)) as cur:
         await cur.execute(
-            (_ITEM + " WHERE i.playlist_id = %s AND i.id = %s").encode(), (playlist_id, item_id)
+            f"{_ITEM} WHERE i.playlist_id = %s AND i.id = %s AND {visible}".encode(),
+            (playlist_id, item_id, *params),
         )
         return await cur.fetchone()
 
@@ -332,11 +341,15 @@ async def delete_item(conn: Conn, playlist_id: UUID, item_id: UUID, position: in
     )
 
 
-async def episode_lengths(conn: Conn, episode_ids: Sequence[UUID]) -> dict[UUID, float | None]:
-    """The episodes among ``episode_ids`` that exist, each with the longest duration we know
-    (the feed's or the measured audio's; None when neither is known)."""
+async def episode_lengths(
+    conn: Conn, episode_ids: Sequence[UUID], *, viewer: Viewer
+) -> dict[UUID, float | None]:
+    """The episodes among ``episode_ids`` that exist and ``viewer`` may see, each with the
+    longest duration we know (the feed's or the measured audio's; None when neither is)."""
+    visible, params = visible_sql(viewer)
     cur = await conn.execute(
-        "SELECT id, greatest(audio_duration_s, duration_s) FROM episodes WHERE id = ANY(%s)",
-        (list(episode_ids),),
+        "SELECT e.id, greatest(e.audio_duration_s, e.duration_s) FROM episodes e"
+        f" JOIN podcasts p ON p.id = e.podcast_id WHERE e.id = ANY(%s) AND {visible}".encode(),
+        (list(episode_ids), *params),
     )
     return {row[0]: float(row[1]) if row[1] is not None else None for row in await cur.fetchall()}
