@@ -1,11 +1,11 @@
 """Downloading an episode's audio enclosure safely, and staging it in object storage.
 
-Enclosure URLs come from feeds anyone can publish, so the download is as defensive as a feed
-fetch (:mod:`tellmemore.catalog.feeds.fetch`): every redirect hop passes the host policy,
-the size is capped
-both by the declared Content-Length and while streaming, a wall-clock limit bounds the whole
-transfer, and the body must be audio, by its declared type or, when the type says nothing, by
-its first bytes. The file is written beside ``dest`` and renamed into place only when complete,
+Enclosure URLs come from feeds anyone can publish, so the download goes out the way a feed
+fetch does (:mod:`tellmemore.catalog.feeds.outbound`): every redirect hop passes the host
+policy and connects to the very address that was checked, the size is capped both by the
+declared Content-Length and while streaming, a wall-clock limit bounds the whole transfer, and
+the body must be audio, by its declared type or, when the type says nothing, by its first
+bytes. The file is written beside ``dest`` and renamed into place only when complete,
 so a failure (or a cancellation) never leaves a partial file behind.
 """
 
@@ -14,20 +14,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
-from urllib.parse import urljoin
 
 import httpx
 
-from tellmemore.catalog import check_host_allowed, parse_http_url
+from tellmemore.catalog.feeds.addresses import AddressPolicy
+from tellmemore.catalog.feeds.outbound import Outbound, OutboundError, Reply, make_client
 from tellmemore.errors import FeedError
 from tellmemore.processing.errors import ProcessingError
 from tellmemore.settings import Settings
 from tellmemore.storage import ObjectStore, StorageError
 
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TRANSIENT_STATUS = frozenset({408, 425, 429})
 # Types that say nothing about the content; the first bytes decide instead.
 _UNTYPED = frozenset({"", "application/octet-stream", "binary/octet-stream", "application/ogg"})
@@ -88,44 +88,49 @@ class Downloaded:
     final_url: str  # after redirects
 
 
-def make_download_client(limits: DownloadLimits) -> httpx.AsyncClient:
-    """A client for enclosure traffic; redirects are ours to follow, hop by hop."""
-    timeout = httpx.Timeout(
-        connect=limits.connect_timeout_s,
-        read=limits.read_timeout_s,
-        write=limits.read_timeout_s,
-        pool=limits.connect_timeout_s,
-    )
-    return httpx.AsyncClient(
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,
-        headers={"User-Agent": limits.user_agent},
+def make_download_client(
+    limits: DownloadLimits, *, verify: ssl.SSLContext | bool = True
+) -> httpx.AsyncClient:
+    """A client for enclosure traffic; redirects are ours to follow, hop by hop. ``verify`` is
+    for tests that trust their own certificate authority."""
+    return make_client(
+        connect_timeout_s=limits.connect_timeout_s,
+        read_timeout_s=limits.read_timeout_s,
+        user_agent=limits.user_agent,
+        verify=verify,
     )
 
 
 async def download_enclosure(
-    url: str, dest: Path, limits: DownloadLimits, *, client: httpx.AsyncClient | None = None
+    url: str,
+    dest: Path,
+    limits: DownloadLimits,
+    *,
+    client: httpx.AsyncClient | None = None,
+    addresses: AddressPolicy | None = None,
 ) -> Downloaded:
     """Download the audio at ``url`` to ``dest`` within ``limits``.
 
     Raises :class:`ProcessingError` (``enclosure_*`` codes) on any failure, with nothing left at
     ``dest`` or beside it. A ``client`` shared across downloads keeps connections warm; its
-    redirect setting is overridden, since every hop must be checked here.
+    redirect setting is overridden, since every hop must be checked here. ``addresses``
+    replaces the host policy made from ``limits`` (a test's resolver).
     """
     part = dest.with_name(f".{dest.name}.part")
     http = client or make_download_client(limits)
+    policy = addresses or AddressPolicy(
+        allow_private=limits.allow_private_hosts, resolve_timeout_s=limits.connect_timeout_s
+    )
+    outbound = Outbound(
+        http, policy, max_redirects=limits.max_redirects, total_timeout_s=limits.total_timeout_s
+    )
     try:
         try:
-            async with asyncio.timeout(limits.total_timeout_s):
-                downloaded = await _follow(url, part, dest, limits, http)
-        except TimeoutError as exc:
-            within = f"within {limits.total_timeout_s:g} seconds"
-            raise ProcessingError(
-                "enclosure_timeout",
-                f"The audio did not finish downloading {within}.",
-                retryable=True,
-            ) from exc
+            downloaded = await _download(url, part, dest, limits, outbound)
+        except FeedError as exc:
+            raise _url_refused(exc) from exc
+        except OutboundError as exc:
+            raise _failed(exc, limits) from exc
         part.replace(dest)
         return downloaded
     except BaseException:
@@ -136,70 +141,30 @@ async def download_enclosure(
             await http.aclose()
 
 
-async def _follow(
-    url: str, part: Path, dest: Path, limits: DownloadLimits, http: httpx.AsyncClient
+async def _download(
+    url: str, part: Path, dest: Path, limits: DownloadLimits, outbound: Outbound
 ) -> Downloaded:
-    current = url
-    for _hop in range(limits.max_redirects + 1):
-        try:
-            await check_host_allowed(
-                parse_http_url(current), allow_private=limits.allow_private_hosts
-            )
-        except FeedError as exc:
-            raise _url_refused(exc) from exc
-        headers = {"User-Agent": limits.user_agent, "Accept": "audio/*, */*;q=0.5",
-                   "Accept-Encoding": "identity"}  # fmt: skip
-        try:
-            async with http.stream(
-                "GET", current, headers=headers, follow_redirects=False
-            ) as response:
-                if response.status_code in _REDIRECTS:
-                    location = response.headers.get("Location")
-                    if not location:
-                        raise _http_error(response.status_code)
-                    current = urljoin(current, location)
-                    continue
-                if response.status_code != 200:
-                    raise _http_error(response.status_code)
-                content_type, size, sha256 = await _save(response, part, limits)
-                return Downloaded(dest, content_type, size, sha256, current)
-        except httpx.TimeoutException as exc:
-            raise ProcessingError(
-                "enclosure_timeout",
-                "The audio server stopped answering during the download.",
-                retryable=True,
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise ProcessingError(
-                "enclosure_unreachable",
-                f"The audio server could not be reached: {type(exc).__name__}.",
-                retryable=True,
-            ) from exc
-    raise ProcessingError(
-        "enclosure_too_many_redirects",
-        f"The enclosure redirected more than {limits.max_redirects} times.",
-        retryable=False,
-    )
+    headers = {"User-Agent": limits.user_agent, "Accept": "audio/*, */*;q=0.5",
+               "Accept-Encoding": "identity"}  # fmt: skip
+    async with outbound.open(url, headers) as reply:
+        if reply.response.status_code != 200:
+            raise _http_error(reply.response.status_code)
+        content_type, size, sha256 = await _save(reply, part, limits)
+        return Downloaded(dest, content_type, size, sha256, reply.url)
 
 
-async def _save(
-    response: httpx.Response, part: Path, limits: DownloadLimits
-) -> tuple[str, int, str]:
+async def _save(reply: Reply, part: Path, limits: DownloadLimits) -> tuple[str, int, str]:
     """Stream the body to ``part``; returns (content type, size, sha256)."""
-    declared_length = response.headers.get("Content-Length", "")
-    if declared_length.isdigit() and int(declared_length) > limits.max_bytes:
-        raise _too_large(limits.max_bytes)
-    declared = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    reply.check_length(limits.max_bytes)  # before the type: a huge body is refused unread
+    declared = reply.response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
     content_type = _accepted_type(declared, limits)  # None: the first bytes decide
     digest = hashlib.sha256()
     size = 0
     head = b""
     out: IO[bytes] | None = None
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in reply.chunks(limits.max_bytes):
             size += len(chunk)
-            if size > limits.max_bytes:
-                raise _too_large(limits.max_bytes)
             if out is None:
                 head += chunk
                 if content_type is None and len(head) < _SNIFF_BYTES:
@@ -320,6 +285,33 @@ def _url_refused(exc: FeedError) -> ProcessingError:
     if exc.code == "feed_unreachable":  # the name did not resolve
         return ProcessingError("enclosure_unreachable", exc.message, retryable=True)
     return ProcessingError("enclosure_bad_url", exc.message, retryable=False)
+
+
+def _failed(exc: OutboundError, limits: DownloadLimits) -> ProcessingError:
+    if exc.reason == "timeout":
+        within = f"within {limits.total_timeout_s:g} seconds"
+        return ProcessingError(
+            "enclosure_timeout", f"The audio did not finish downloading {within}.", retryable=True
+        )
+    if exc.reason == "stalled":
+        return ProcessingError(
+            "enclosure_timeout",
+            "The audio server stopped answering during the download.",
+            retryable=True,
+        )
+    if exc.reason == "too_many_redirects":
+        return ProcessingError(
+            "enclosure_too_many_redirects",
+            f"The enclosure redirected more than {limits.max_redirects} times.",
+            retryable=False,
+        )
+    if exc.reason == "too_large":
+        return _too_large(limits.max_bytes)
+    return ProcessingError(
+        "enclosure_unreachable",
+        f"The audio server could not be reached: {exc.detail}.",
+        retryable=True,
+    )
 
 
 def _http_error(status: int) -> ProcessingError:

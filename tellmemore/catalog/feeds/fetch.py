@@ -2,26 +2,26 @@
 
 Conditional GET (ETag / Last-Modified) so unchanged feeds cost one small round trip; a byte
 limit on the decoded body (which also stops gzip bombs); a wall-clock limit on the whole fetch;
-redirects followed by hand so every hop passes the host policy and permanent moves are noticed.
+redirects followed by hand so every hop passes the host policy, connects to the very address
+that was checked, and permanent moves are noticed (all of that in
+:mod:`tellmemore.catalog.feeds.outbound`, which enclosure downloads share).
 """
 
 from __future__ import annotations
 
-import asyncio
+import ssl
 from dataclasses import dataclass
-from urllib.parse import urljoin
 
 import httpx
 
-from tellmemore.catalog.feeds.urls import check_host_allowed, parse_http_url
+from tellmemore.catalog.feeds.addresses import AddressPolicy
+from tellmemore.catalog.feeds.outbound import Outbound, OutboundError, Reply, make_client
 from tellmemore.errors import ErrorKind, FeedError
 from tellmemore.settings import FeedSettings
 
 _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
-_PERMANENT = frozenset({301, 308})
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True)
@@ -47,120 +47,106 @@ class Validators:
     last_modified: str | None = None
 
 
-def make_http_client(settings: FeedSettings) -> httpx.AsyncClient:
-    """The shared client for feed traffic; redirects are ours to follow."""
-    timeout = httpx.Timeout(
-        connect=settings.connect_timeout_s,
-        read=settings.read_timeout_s,
-        write=settings.read_timeout_s,
-        pool=settings.connect_timeout_s,
-    )
-    return httpx.AsyncClient(
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,
-        headers={"User-Agent": settings.user_agent},
+def make_http_client(
+    settings: FeedSettings, *, verify: ssl.SSLContext | bool = True
+) -> httpx.AsyncClient:
+    """The shared client for feed traffic; redirects are ours to follow. ``verify`` is for
+    tests that trust their own certificate authority."""
+    return make_client(
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+        user_agent=settings.user_agent,
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        verify=verify,
     )
 
 
 class FeedFetcher:
-    """Fetches one URL at a time under the feed settings."""
+    """Fetches one URL at a time under the feed settings.
 
-    def __init__(self, settings: FeedSettings, client: httpx.AsyncClient) -> None:
+    ``addresses`` replaces the host policy made from the settings (a test's resolver)."""
+
+    def __init__(
+        self,
+        settings: FeedSettings,
+        client: httpx.AsyncClient,
+        *,
+        addresses: AddressPolicy | None = None,
+    ) -> None:
         self._settings = settings
-        self._client = client
+        policy = addresses or AddressPolicy(
+            allow_private=settings.allow_private_hosts,
+            resolve_timeout_s=settings.connect_timeout_s,
+        )
+        self._outbound = Outbound(
+            client,
+            policy,
+            max_redirects=settings.max_redirects,
+            total_timeout_s=settings.total_timeout_s,
+        )
 
     async def fetch(self, url: str, validators: Validators | None = None) -> FetchResult:
         """Fetch ``url`` (conditionally when ``validators`` are given)."""
+        validators = validators or Validators()
+        headers = {"Accept": _ACCEPT}
+        if validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
         try:
-            async with asyncio.timeout(self._settings.total_timeout_s):
-                return await self._fetch(url, validators or Validators())
-        except TimeoutError as exc:
-            raise FeedError(
+            async with self._outbound.open(url, headers) as reply:
+                status = reply.response.status_code
+                if status == 304:
+                    return _result(url, reply, b"", not_modified=True)
+                if status != 200:
+                    raise _http_error(status, reply.url)
+                body = b"".join([c async for c in reply.chunks(self._settings.max_bytes)])
+                return _result(url, reply, body, not_modified=False)
+        except OutboundError as exc:
+            raise self._failed(exc, url) from exc
+
+    def _failed(self, exc: OutboundError, url: str) -> FeedError:
+        if exc.reason == "timeout":
+            return FeedError(
                 "feed_timeout",
                 f"The feed did not arrive within {self._settings.total_timeout_s:g} seconds.",
                 details={"url": url},
-            ) from exc
-
-    async def _fetch(self, url: str, validators: Validators) -> FetchResult:
-        current = url
-        all_permanent = True
-        for _hop in range(self._settings.max_redirects + 1):
-            parts = parse_http_url(current)
-            await check_host_allowed(parts, allow_private=self._settings.allow_private_hosts)
-            headers = {"Accept": _ACCEPT}
-            if validators.etag:
-                headers["If-None-Match"] = validators.etag
-            if validators.last_modified:
-                headers["If-Modified-Since"] = validators.last_modified
-            try:
-                async with self._client.stream("GET", current, headers=headers) as response:
-                    if response.status_code in _REDIRECTS:
-                        location = response.headers.get("Location")
-                        if not location:
-                            raise _http_error(response.status_code, current)
-                        all_permanent = all_permanent and response.status_code in _PERMANENT
-                        current = urljoin(current, location)
-                        continue
-                    if response.status_code == 304:
-                        return self._result(url, current, all_permanent, response, b"", True)
-                    if response.status_code != 200:
-                        raise _http_error(response.status_code, current)
-                    body = await self._read_limited(response, current)
-                    return self._result(url, current, all_permanent, response, body, False)
-            except httpx.TimeoutException as exc:
-                raise FeedError(
-                    "feed_timeout",
-                    "The feed server stopped answering before the feed arrived.",
-                    details={"url": current},
-                ) from exc
-            except httpx.HTTPError as exc:
-                raise FeedError(
-                    "feed_unreachable",
-                    f"The feed server could not be reached: {type(exc).__name__}.",
-                    details={"url": current},
-                ) from exc
-        raise FeedError(
-            "feed_too_many_redirects",
-            f"The feed redirected more than {self._settings.max_redirects} times.",
-            details={"url": url},
+            )
+        if exc.reason == "stalled":
+            return FeedError(
+                "feed_timeout",
+                "The feed server stopped answering before the feed arrived.",
+                details={"url": exc.url},
+            )
+        if exc.reason == "too_many_redirects":
+            return FeedError(
+                "feed_too_many_redirects",
+                f"The feed redirected more than {self._settings.max_redirects} times.",
+                details={"url": url},
+            )
+        if exc.reason == "too_large":
+            return _too_large(self._settings.max_bytes, exc.url)
+        return FeedError(
+            "feed_unreachable",
+            f"The feed server could not be reached: {exc.detail}.",
+            details={"url": exc.url},
         )
 
-    async def _read_limited(self, response: httpx.Response, url: str) -> bytes:
-        limit = self._settings.max_bytes
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise _too_large(limit, url)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit, url)
-            chunks.append(chunk)
-        return b"".join(chunks)
 
-    @staticmethod
-    def _result(
-        requested: str,
-        final: str,
-        all_permanent: bool,
-        response: httpx.Response,
-        body: bytes,
-        not_modified: bool,
-    ) -> FetchResult:
-        moved = final if (final != requested and all_permanent) else None
-        return FetchResult(
-            requested_url=requested,
-            final_url=final,
-            moved_to=moved,
-            not_modified=not_modified,
-            body=body,
-            content_type=response.headers.get("Content-Type"),
-            etag=response.headers.get("ETag"),
-            last_modified=response.headers.get("Last-Modified"),
-        )
+def _result(requested: str, reply: Reply, body: bytes, *, not_modified: bool) -> FetchResult:
+    final = reply.url
+    moved = final if (final != requested and reply.permanent) else None
+    headers = reply.response.headers
+    return FetchResult(
+        requested_url=requested,
+        final_url=final,
+        moved_to=moved,
+        not_modified=not_modified,
+        body=body,
+        content_type=headers.get("Content-Type"),
+        etag=headers.get("ETag"),
+        last_modified=headers.get("Last-Modified"),
+    )
 
 
 def _too_large(limit: int, url: str) -> FeedError:
