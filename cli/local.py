@@ -18,7 +18,7 @@ from tellmemore.ops import (
     stop_private_redis,
     stop_private_s3,
 )
-from tellmemore.ops.local_services import local_s3_keys
+from tellmemore.ops.local_services import local_s3_keys, private_services_running
 
 app = typer.Typer(help="Local services for development and tests.", no_args_is_help=True)
 
@@ -26,6 +26,9 @@ app = typer.Typer(help="Local services for development and tests.", no_args_is_h
 @app.command("up")
 def local_up(
     env_file: Annotated[Path | None, typer.Option(help="Write the settings to use here")] = None,
+    started_file: Annotated[
+        Path | None, typer.Option(help="Write the names of the servers this call started here")
+    ] = None,
 ) -> None:
     """Reach PostgreSQL, Redis and S3, or install and start private ones (127.0.0.1 only).
 
@@ -40,6 +43,7 @@ def local_up(
     s3 = settings.s3
     keys = s3.static_keys()
     access_key, secret_key = local_s3_keys(*(keys or (None, None)))
+    running_before = private_services_running(STATE_DIR.resolve())
     try:
         target = ensure_postgres(settings.database.url, STATE_DIR.resolve())
         redis_url = ensure_redis(settings.redis.url, STATE_DIR.resolve())
@@ -55,6 +59,10 @@ def local_up(
     typer.echo(f"postgres: {where} at {target.url}", err=True)
     typer.echo(f"redis: {redis_url}", err=True)
     typer.echo(f"s3: {s3_url or 'AWS'}", err=True)
+    if started_file is not None:
+        started = private_services_running(STATE_DIR.resolve()) - running_before
+        started_file.parent.mkdir(parents=True, exist_ok=True)
+        started_file.write_text("".join(f"{name}\n" for name in sorted(started)))
     if env_file is not None:
         env_file.parent.mkdir(parents=True, exist_ok=True)
         lines = [f"TMM_DATABASE__URL={target.url}", f"TMM_REDIS__URL={redis_url}"]
@@ -65,15 +73,21 @@ def local_up(
 
 
 @app.command("down")
-def local_down() -> None:
+def local_down(
+    only_file: Annotated[
+        Path | None,
+        typer.Option("--only", help="Stop only the servers this file names (up --started-file)"),
+    ] = None,
+) -> None:
     """Stop the services `local up` started (never anything else)."""
+    wanted = None if only_file is None else set(only_file.read_text().split())
     stopped = [
         name
-        for name, stop in (
-            ("PostgreSQL", stop_private_postgres),
-            ("Redis", stop_private_redis),
-            ("S3", stop_private_s3),
+        for name, key, stop in (
+            ("PostgreSQL", "postgres", stop_private_postgres),
+            ("Redis", "redis", stop_private_redis),
+            ("S3", "s3", stop_private_s3),
         )
-        if stop(STATE_DIR.resolve())
+        if (wanted is None or key in wanted) and stop(STATE_DIR.resolve())
     ]
     typer.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing of ours was running")

@@ -24,7 +24,7 @@ setup() {
   # Models that do not ship ready to load (the LLM from its GGUF file); idempotent, offline.
   HF_HUB_OFFLINE=1 "$VENV/bin/tmm" models prepare --whisper-base
   # Reach PostgreSQL, or install and start a private one under .local/ (127.0.0.1 only).
-  "$VENV/bin/tmm" local up --env-file .local/services.env
+  "$VENV/bin/tmm" local up --env-file .local/services.env --started-file .local/started.txt
   set -a
   # shellcheck disable=SC1091
   source .local/services.env
@@ -86,7 +86,10 @@ case $cmd in
     # Known vulnerabilities in the locked packages (skipped, with a line saying so, where
     # PyPI's vulnerability API does not answer).
     python scripts/audit_deps.py
-    exec pytest "$@"
+    # Stop the servers this run started (and only those) however the tests end.
+    cp .local/started.txt .local/started-by-test.txt
+    trap '"$VENV/bin/tmm" local down --only .local/started-by-test.txt' EXIT
+    pytest "$@"
     ;;
   *)
     echo "usage: $0 {setup|run|test [pytest args]}" >&2

@@ -173,6 +173,26 @@ def _as_url(conninfo: str) -> str:
     return f"postgresql://{auth}@{p.get('host')}:{p.get('port')}/{p.get('dbname') or 'postgres'}"
 
 
+def private_services_running(state_dir: Path) -> set[str]:
+    """Which of our private servers under ``state_dir`` run now (``postgres``, ``redis``,
+    ``s3``), by their PID files and the processes those name."""
+    pidfiles = {
+        "postgres": _data_dir(state_dir) / "postmaster.pid",
+        "redis": state_dir / "redis.pid",
+        "s3": state_dir / "seaweedfs.pid",
+    }
+    return {name for name, path in pidfiles.items() if _alive(path)}
+
+
+def _alive(pidfile: Path) -> bool:
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
 def stop_private_postgres(state_dir: Path) -> bool:
     """Stop the private cluster if we started one (by its own data directory, never by name)."""
     data = _data_dir(state_dir)
