@@ -10,7 +10,6 @@ from tellmemore.catalog.feeds.fetch import FeedFetcher, make_http_client
 from tellmemore.catalog.feeds.loader import FeedLoader
 from tellmemore.catalog.feeds.parse import parse_feed, repair_xml
 from tellmemore.catalog.feeds.urls import (
-    check_host_allowed,
     enclosure_identity,
     parse_http_url,
     url_key,
@@ -43,7 +42,6 @@ __all__ = [
     "TTLCache",
     "Viewer",
     "carries_credentials",
-    "check_host_allowed",
     "clean_text",
     "enclosure_identity",
     "html_to_text",

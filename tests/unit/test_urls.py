@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tellmemore.catalog import check_host_allowed, enclosure_identity, parse_http_url, url_key
+from tellmemore.catalog import enclosure_identity, parse_http_url, url_key
+from tellmemore.catalog.feeds.addresses import AddressPolicy, checked_addresses
 from tellmemore.errors import FeedError
 
 
@@ -58,11 +59,12 @@ def test_parse_http_url_refusals(url: str, code: str) -> None:
 async def test_private_and_special_hosts_are_refused(host: str) -> None:
     parts = parse_http_url(f"http://{host}/feed.xml")
     with pytest.raises(FeedError) as caught:
-        await check_host_allowed(parts, allow_private=False)
+        await checked_addresses(parts.hostname or "", 80, AddressPolicy())
     assert caught.value.code == "url_host_forbidden"
-    await check_host_allowed(parts, allow_private=True)  # tests and local demo allow them
+    # Tests and the local demo allow them.
+    await checked_addresses(parts.hostname or "", 80, AddressPolicy(allow_private=True))
 
 
 async def test_public_addresses_pass() -> None:
-    await check_host_allowed(parse_http_url("http://8.8.8.8/feed.xml"), allow_private=False)
-    await check_host_allowed(parse_http_url("http://[2001:4860::8888]/f"), allow_private=False)
+    for url in ("http://8.8.8.8/feed.xml", "http://[2001:4860::8888]/f"):
+        await checked_addresses(parse_http_url(url).hostname or "", 80, AddressPolicy())

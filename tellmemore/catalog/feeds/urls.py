@@ -4,14 +4,11 @@ enclosure URL becomes a stable episode identity.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import ipaddress
 import re
-import socket
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from tellmemore.errors import ErrorKind, FeedError
+from tellmemore.errors import FeedError
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 MAX_URL_LENGTH = 2048
@@ -119,36 +116,3 @@ def enclosure_identity(url: str) -> str:
         rest = stripped
     rest = rest.lstrip("/")
     return "enc:" + hashlib.sha256(rest.encode()).hexdigest()[:32]
-
-
-def _forbidden_address(addr: str) -> bool:
-    ip = ipaddress.ip_address(addr.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
-
-
-async def check_host_allowed(parts: SplitResult, *, allow_private: bool) -> None:
-    """Refuse hosts that resolve to loopback, private, link-local or reserved addresses.
-
-    Every address the name resolves to is checked, since a client may connect to any of them.
-    Redirect targets go through this again hop by hop.
-    """
-    if allow_private:
-        return
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FeedError(
-            "feed_unreachable", f"The host {host!r} could not be resolved.", ErrorKind.INVALID
-        ) from exc
-    addresses = {str(info[4][0]) for info in infos}
-    if any(_forbidden_address(a) for a in addresses):
-        raise FeedError(
-            "url_host_forbidden",
-            f"The host {host!r} is a local or private address, which this server does not fetch.",
-            details={"host": host},
-        )
