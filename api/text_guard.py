@@ -11,15 +11,14 @@ allowed (notes and descriptions have lines).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# C0 controls but tab, LF and CR; DEL; C1 controls; UTF-16 surrogates (never valid alone).
-DISALLOWED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+from models.text import DISALLOWED
+
 _JSON_TYPES = ("application/json", "application/merge-patch+json")
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from models.errors import TranscriptFormatError
+from models.text import without_controls
 from models.types import ModelRef, Transcript, TranscriptSegment
 
 _MIME_FORMATS = dict.fromkeys(("text/vtt", "text/x-vtt"), "vtt")
@@ -304,11 +305,13 @@ def _finish(raw: list[TranscriptSegment], fmt: str) -> Transcript:
     """Whitespace collapsed, empty cues dropped, times clamped (0 <= start <= end), sorted."""
     segments = []
     for seg in raw:
-        text = " ".join(seg.text.split())
+        # Escapes (JSON's \u0000, HTML's &#1;) can still carry control characters.
+        text = " ".join(without_controls(seg.text).split())
         start = round(max(seg.start_s, 0.0), 3)
         if text:
             end = round(max(seg.end_s, start), 3)
-            segments.append(TranscriptSegment(start, end, text, speaker=seg.speaker))
+            speaker = without_controls(seg.speaker) if seg.speaker else seg.speaker
+            segments.append(TranscriptSegment(start, end, text, speaker=speaker))
     if not segments:
         raise TranscriptFormatError("The transcript contains no text.", code="transcript_empty")
     segments.sort(key=lambda s: s.start_s)

@@ -26,6 +26,7 @@ from tellmemore.catalog.feeds.values import (
     parse_explicit,
     parse_int,
     parse_length,
+    scrub,
     struct_to_datetime,
 )
 from tellmemore.catalog.types import ChaptersLink, ParsedEpisode, ParsedFeed, TranscriptLink
@@ -73,6 +74,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
         parsed, body = reparsed, repaired
     if not parsed.version:
         raise FeedError("not_a_feed", "The document is XML but not an RSS or Atom feed.")
+    scrub(parsed)
     channel: dict[str, Any] = parsed.feed
     entries: list[dict[str, Any]] = parsed.entries[:MAX_EPISODES]
     title = clean_text(channel.get("title"), 500)
@@ -82,7 +84,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
     if len(parsed.entries) > MAX_EPISODES:
         warnings.append(f"only the first {MAX_EPISODES} items were read")
 
-    extras = read_extras(body)
+    extras = scrub(read_extras(body))
     episodes = _episodes(entries, _align_extras(entries, extras.items if extras else None))
     description_html = channel.get("summary") or channel.get("subtitle")
     image = channel.get("image") or {}
@@ -115,6 +117,8 @@ _CDATA = re.compile(rb"(<!\[CDATA\[.*?\]\]>)", re.S)
 _BARE_AMP = re.compile(rb"&(?!(?:#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);)")
 _NAMED = re.compile(rb"&([A-Za-z][A-Za-z0-9]*);")
 _XML_NAMED = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
+_CHAR_REF = re.compile(rb"&#([0-9]{1,8}|[xX][0-9a-fA-F]{1,8});")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def _named(match: re.Match[bytes]) -> bytes:
@@ -125,11 +129,27 @@ def _named(match: re.Match[bytes]) -> bytes:
     return b"&#%d;" % codepoint if codepoint else b"&amp;" + name + b";"
 
 
+def _xml_char_ref(match: re.Match[bytes]) -> bytes:
+    """A character reference XML 1.0 allows, or nothing (``&#0;``, ``&#x1b;``, surrogates)."""
+    digits = match[1]
+    try:
+        code = int(digits[1:], 16) if digits[:1] in (b"x", b"X") else int(digits)
+    except ValueError:
+        return b""
+    allowed = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+    return match[0] if allowed or 0x10000 <= code <= 0x10FFFF else b""
+
+
 def repair_xml(body: bytes) -> bytes:
-    """Escape bare ``&`` and turn HTML named entities into numeric ones, outside CDATA."""
+    """Escape bare ``&``, turn HTML named entities into numeric ones (outside CDATA), and drop
+    what XML 1.0 forbids anywhere: control bytes and references to control characters.
+    Control bytes are only dropped from a byte-oriented encoding (UTF-16 is full of NULs)."""
+    if not body.startswith((b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")):
+        body = _CONTROL_BYTES.sub(b"", body)
     parts = _CDATA.split(body)
     for i in range(0, len(parts), 2):  # even parts are outside CDATA sections
-        parts[i] = _NAMED.sub(_named, _BARE_AMP.sub(b"&amp;", parts[i]))
+        fixed = _NAMED.sub(_named, _BARE_AMP.sub(b"&amp;", parts[i]))
+        parts[i] = _CHAR_REF.sub(_xml_char_ref, fixed)
     return b"".join(parts)
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import html
 import re
 import time
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from typing import Any
+
+from models.text import without_controls
 
 _BLOCK_TAGS = frozenset(
     {"p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote"}
@@ -49,6 +53,30 @@ def html_to_text(value: str | None) -> str | None:
     lines = [re.sub(r"[ \t\r\f\v\xa0]+", " ", line).strip() for line in text.split("\n")]
     out = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     return out[:_MAX_TEXT] or None
+
+
+def scrub(value: Any) -> Any:
+    """Every string in a parsed feed without control characters (:mod:`models.text`):
+    feedparser decodes ``&#0;`` and passes raw control bytes through, and PostgreSQL refuses
+    NUL. Dicts and lists (feedparser's result) change in place; dataclasses and plain tuples
+    come back as copies; anything else (numbers, parsed dates) is left alone."""
+    if isinstance(value, str):
+        return without_controls(value)
+    if isinstance(value, dict):
+        for key, item in list(value.items()):
+            value[key] = scrub(item)
+        return value
+    if isinstance(value, list):
+        value[:] = [scrub(item) for item in value]
+        return value
+    if type(value) is tuple:
+        return tuple(scrub(item) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: scrub(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
+        }
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 def clean_text(value: str | None, limit: int = 2000) -> str | None:
