@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import replace
+from datetime import UTC, datetime
 from html.entities import name2codepoint
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,8 +27,8 @@ from tellmemore.catalog.feeds.values import (
     parse_explicit,
     parse_int,
     parse_length,
+    publication_date,
     scrub,
-    struct_to_datetime,
 )
 from tellmemore.catalog.types import ChaptersLink, ParsedEpisode, ParsedFeed, TranscriptLink
 from tellmemore.errors import FeedError
@@ -275,8 +276,9 @@ def _episode(
         description=html_to_text(description_html),
         description_html=description_html or None,
         link=link,
-        published_at=struct_to_datetime(
-            dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
+        published_at=publication_date(
+            dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed"),
+            datetime.now(UTC),
         ),
         published_raw=published_raw,
         duration_s=parse_duration(duration_raw),

@@ -7,7 +7,7 @@ import dataclasses
 import html
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -156,3 +156,17 @@ def struct_to_datetime(value: time.struct_time | None) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
     except (OverflowError, ValueError, OSError):
         return None
+
+
+# Later than this past the parse is no publication date but a typo or a placeholder ("2099").
+_FUTURE_SLACK = timedelta(days=2)
+
+
+def publication_date(value: time.struct_time | None, now: datetime) -> datetime | None:
+    """An item's publication date when it is one: parsed, and not in the future beyond a
+    couple of days of clock and time-zone slack. Anything else is undated (the raw text is
+    kept and shown beside it), so it sorts after the dated episodes instead of before them."""
+    parsed = struct_to_datetime(value)
+    if parsed is None or parsed > now + _FUTURE_SLACK:
+        return None
+    return parsed
