@@ -7,7 +7,7 @@ import json
 from typing import Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import CatalogDep, ServicesDep
 from api.schemas import ERROR_RESPONSES, EpisodeOut, SummaryOut
@@ -59,16 +59,23 @@ async def get_transcript(
     episode_id: UUID,
     services: ServicesDep,
     viewer: Viewer,
+    request: Request,
     format: Literal["json", "vtt", "srt"] = Query(
         "json", description="json (segments with word timings), vtt or srt captions"
     ),
 ) -> Response:
-    """The episode's transcript (409 until processed)."""
+    """The episode's transcript (409 until processed). It changes only when the episode is
+    processed again, so it carries an ETag of that version: a player asking again with
+    ``If-None-Match`` gets 304 without the document being read; JSON is sent as stored."""
     episode = await services.catalog.get_episode(episode_id, viewer=viewer)
     if episode.status != "done" or not episode.transcript_key:
         raise _not_ready("transcript", episode.status)
+    version = episode.processed_at.timestamp() if episode.processed_at else 0
+    headers = {"ETag": f'"{episode_id}-{version:.6f}-{format}"', "Cache-Control": "no-cache"}
+    if headers["ETag"] in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
     try:
-        document = await asyncio.to_thread(services.objects.get_json, episode.transcript_key)
+        stored = await asyncio.to_thread(services.objects.get_bytes, episode.transcript_key)
     except StorageError as exc:
         raise CatalogError(
             "transcript_unavailable",
@@ -76,7 +83,7 @@ async def get_transcript(
             ErrorKind.UNAVAILABLE,
         ) from exc
     if format == "json":
-        return Response(json.dumps(document), media_type=_MEDIA["json"])
-    transcript = transcript_from_dict(document)
+        return Response(stored, media_type=_MEDIA["json"], headers=headers)
+    transcript = transcript_from_dict(json.loads(stored))
     body = to_vtt(transcript) if format == "vtt" else to_srt(transcript)
-    return Response(body, media_type=_MEDIA[format])
+    return Response(body, media_type=_MEDIA[format], headers=headers)
