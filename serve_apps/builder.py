@@ -2,8 +2,10 @@
 
 - ``tellmemore`` (route ``/``): the API ingress, the transcriber, the embedder and the episode
   processor; ``build_app`` is its import path for Serve config files.
-- ``llm`` (route ``/llm``): the OpenAI-compatible LLM app from ``ray.serve.llm`` (an app has one
-  ingress, and that one is Ray's); ``build_llm_app``.
+- ``llm`` (no route): the OpenAI-compatible LLM app from ``ray.serve.llm`` (an app has one
+  ingress, and that one is Ray's router, extended in ``llm_ingress``); ``build_llm_app``. The
+  Serve proxy does not expose it: the processor and the API's ``/llm/v1`` (API keys with the
+  ``llm`` scope) reach it by handle, by its name ``LLM_APP_NAME``.
 
 Both read their arguments through :class:`AppOptions` — resources, replicas, autoscaling — which
 refuses unknown keys, so a typo in a config file fails the deploy instead of being ignored. The
@@ -28,7 +30,6 @@ from tellmemore.settings import Settings
 
 APP_NAME = "tellmemore"
 LLM_APP_NAME = "llm"
-LLM_ROUTE = "/llm"
 
 
 class _Strict(BaseModel):
@@ -169,7 +170,8 @@ class AppOptions(_Strict):
     embedder: EmbedderOptions = EmbedderOptions(num_cpus=0.5, max_ongoing_requests=256)
     processor: ProcessorOptions = ProcessorOptions(num_cpus=0.25, max_ongoing_requests=8)
     llm: LLMOptions = LLMOptions()
-    # Where the processor reaches the LLM app; default: this node's Serve proxy.
+    # None: the processor reaches the LLM app by handle. A URL: it calls that OpenAI-compatible
+    # endpoint over HTTP instead (a hosted API, a vLLM server elsewhere).
     llm_base_url: str | None = None
 
 
@@ -192,12 +194,17 @@ def compose(settings: Settings, options: AppOptions) -> Application:
     processor = (
         _deployment(Processor)
         .options(**options.processor.as_options(concurrency=settings.processing.concurrency))
-        .bind(processor_settings(settings, options), transcriber, embedder)
+        .bind(
+            processor_settings(settings, options),
+            transcriber,
+            embedder,
+            llm_app=None if options.llm_base_url else LLM_APP_NAME,
+        )
     )
     app: Application = (
         _deployment(ApiIngress)
         .options(**options.ingress.as_options())
-        .bind(settings, embedder=embedder, processor=processor)
+        .bind(settings, embedder=embedder, processor=processor, llm_app=LLM_APP_NAME)
     )
     return app
 
@@ -226,15 +233,12 @@ def compose_llm(settings: Settings, options: AppOptions) -> Application:
 
 
 def processor_settings(settings: Settings, options: AppOptions) -> Settings:
-    """The processor reaches the LLM app over its OpenAI-compatible route."""
-    base_url = options.llm_base_url or f"http://127.0.0.1:{settings.api.port}{LLM_ROUTE}/v1"
-    llm = settings.models.llm.model_copy(
-        update={
-            "backend": "openai",
-            "base_url": base_url,
-            "served_model_name": served_name(settings),
-        }
-    )
+    """The processor asks for the model by the name the LLM app serves it under; with
+    ``llm_base_url`` it calls that endpoint over HTTP."""
+    update: dict[str, str] = {"backend": "openai", "served_model_name": served_name(settings)}
+    if options.llm_base_url:
+        update["base_url"] = options.llm_base_url
+    llm = settings.models.llm.model_copy(update=update)
     models = settings.models.model_copy(update={"llm": llm})
     return settings.model_copy(update={"models": models})
 

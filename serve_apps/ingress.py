@@ -2,7 +2,8 @@
 
 The app is built at replica start (``__serve_build_asgi_app__``) from the settings the builder
 passed, so a replica opens its own database pool and Redis client in the app's lifespan, exactly
-as under plain uvicorn.
+as under plain uvicorn. Its ``/llm/v1`` forwards to the LLM application (``llm_app``) by handle:
+that application has no HTTP route of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ray.serve.handle import DeploymentHandle
 from api.app import create_app
 from raykit.metrics import install as install_metrics
 from serve_apps.handles import DeploymentTextEmbedder
+from serve_apps.llm_client import AppLlm
 from tellmemore.logs import configure_logging
 from tellmemore.settings import Settings
 
@@ -28,6 +30,7 @@ class ApiIngress:
         settings: Settings,
         embedder: DeploymentHandle[Any] | None = None,
         processor: DeploymentHandle[Any] | None = None,
+        llm_app: str | None = None,
     ) -> None:
         configure_logging(settings)
         install_metrics()
@@ -36,7 +39,9 @@ class ApiIngress:
         # here is also what makes it part of this application.
         self.embedder = embedder
         self.processor = processor
+        self._llm_app = llm_app
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         embedder = None if self.embedder is None else DeploymentTextEmbedder(self.embedder)
-        return create_app(self._settings, text_embedder=embedder)
+        llm = None if self._llm_app is None else AppLlm(self._llm_app)
+        return create_app(self._settings, text_embedder=embedder, llm_gateway=llm)

@@ -1,7 +1,9 @@
 """The summarizer's LLM, served by ``ray.serve.llm`` (vLLM inside) as an OpenAI-compatible app.
 
-The same ``/v1/chat/completions`` the processor calls is open to researchers with the ``openai``
-client (``base_url=http://HOST:8000/llm/v1``). On CPU (development, CI) the engine gets the
+The app has no HTTP route: its ingress (``serve_apps.llm_ingress.LlmIngress``, Ray's OpenAI
+router with handle-friendly entry points) is reached by handle, by the processor's summarizer
+and by the API's ``/llm/v1``, where researchers' ``openai`` clients come in with an API key
+(``base_url=http://HOST:8000/llm/v1``). On CPU (development, CI) the engine gets the
 settings vLLM needs there: fp32, eager mode and an explicit KV cache; on GPU nodes it gets
 ``accelerator_type`` and whatever ``engine_kwargs`` the production config sets.
 
@@ -24,6 +26,7 @@ from ray.serve.llm import LLMConfig, build_openai_app
 
 from models.artifacts import is_artifact_uri, parse_location
 from models.registry import llm_path
+from serve_apps.llm_ingress import LlmIngress
 from tellmemore.settings import S3Settings, Settings
 from tellmemore.storage import model_artifacts
 
@@ -105,7 +108,10 @@ def s3_env(s3: S3Settings) -> dict[str, str]:
 
 def build_llm(config: LLMConfig, *, router_resources: dict[str, float]) -> Application:
     """The OpenAI-compatible app; its router reserves ``router_resources`` per replica."""
-    args: dict[str, Any] = {"llm_configs": [config]}
+    args: dict[str, Any] = {
+        "llm_configs": [config],
+        "ingress_cls_config": {"ingress_cls": LlmIngress},
+    }
     if router_resources:
         args["ingress_deployment_config"] = {
             "ray_actor_options": {"resources": dict(router_resources)}

@@ -1,10 +1,11 @@
 """Episode processing as a deployment: each replica runs a worker loop on the job queue.
 
 Models are reached through the other deployments' handles (Whisper chunks fan out over the
-transcriber replicas, passages are batched by the embedder) and the LLM through its
-OpenAI-compatible route. Scaling the processor scales how many episodes run at once; a replica
-that dies leaves its jobs to be reclaimed when their leases expire, and one that is scaled in
-hands them back unspent.
+transcriber replicas, passages are batched by the embedder) and the LLM through the LLM
+application's handle (``llm_app``: that app has no HTTP route), or without one over HTTP at
+the settings' OpenAI-compatible endpoint. Scaling the processor scales how many episodes run
+at once; a replica that dies leaves its jobs to be reclaimed when their leases expire, and one
+that is scaled in hands them back unspent.
 
 Serve scales on requests, and the processor gets almost none: with ``autoscaling`` each replica
 reports the queue's runnable jobs (``record_autoscaling_stats``) and
@@ -25,12 +26,13 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from models.settings import EmbedderSettings
-from models.summarizer.backends import OpenAIChat
+from models.summarizer.backends import ChatBackend, OpenAIChat
 from models.summarizer.summarizer import Summarizer
 from models.types import Embeddings, RetrievalSegment, Summary, Transcript
 from raykit.metrics import install as install_metrics
 from serve_apps.autoscaling import RUNNABLE_JOBS
 from serve_apps.handles import DeploymentTextEmbedder
+from serve_apps.llm_client import HandleChat
 from tellmemore.logs import configure_logging
 from tellmemore.processing import Models
 from tellmemore.processing.jobs import PROCESS_EPISODE
@@ -49,6 +51,8 @@ class Processor:
         settings: Settings,
         transcriber: DeploymentHandle[Any],
         embedder: DeploymentHandle[Any],
+        *,
+        llm_app: str | None = None,
     ) -> None:
         configure_logging(settings)
         install_metrics()
@@ -56,9 +60,12 @@ class Processor:
         self._transcriber = transcriber
         self._embedder = embedder
         llm = settings.models.llm
-        self._summarizer = Summarizer(
-            OpenAIChat(llm, concurrency=4), max_output_tokens=llm.max_output_tokens
+        backend: ChatBackend = (
+            HandleChat(llm_app, llm, loop=asyncio.get_running_loop(), concurrency=4)
+            if llm_app is not None
+            else OpenAIChat(llm, concurrency=4)
         )
+        self._summarizer = Summarizer(backend, max_output_tokens=llm.max_output_tokens)
         models = Models(transcribe=self._transcribe, summarize=self._summarize, embed=self._embed)
         self._stack = contextlib.AsyncExitStack()
         processing = await self._stack.enter_async_context(

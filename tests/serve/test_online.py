@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -77,8 +78,8 @@ async def test_subscribing_processes_an_episode_end_to_end(
     assert done["status"] == "done", done
     assert done["transcript_source"] == "asr"
     assert done["transcript_model"].startswith("asr:whisper-tiny.en@")
-    # The summary came from vLLM behind ray.serve.llm's OpenAI-compatible route.
-    assert done["llm_model"] == f"llm:smollm2-135m@endpoint:{online.llm_url}"
+    # The summary came from vLLM behind ray.serve.llm, reached by the LLM app's handle.
+    assert done["llm_model"] == "llm:smollm2-135m@serve:llm"
     assert len(done["summary"]["summary"]) >= 40 and done["summary"]["topics"]
 
     transcript = (await http.get(f"/episodes/{episode_id}/transcript")).json()
@@ -370,3 +371,47 @@ async def test_the_client_address_behind_a_trusted_proxy_reaches_the_rate_limits
         assert await remaining("203.0.113.7") == first - 1
         assert await remaining("203.0.113.8") == first
         assert await remaining("203.0.113.8, 203.0.113.7") == first - 2
+
+
+async def test_the_llm_is_reached_only_through_the_api_with_an_llm_key(
+    online: Online, http: httpx.AsyncClient
+) -> None:
+    """The LLM app has no route on Serve's proxy: the old path lands on the API, which wants an
+    API key with the llm scope, and with one the ``openai`` client gets the real model's
+    answers (whole and streamed) through the API's /llm/v1 and the LLM app's handle."""
+    import openai
+
+    async with httpx.AsyncClient(base_url=online.url, timeout=30) as anon:
+        routes = (await anon.get("/-/routes")).json()  # the proxy's own route table
+        assert routes == {"/": "tellmemore"}, routes
+        chat = {"model": "smollm2-135m", "messages": [{"role": "user", "content": "Hi"}]}
+        answer = await anon.post("/llm/v1/chat/completions", json=chat)
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["error"]["code"] == "not_authenticated"  # the API's, not vLLM's
+        assert (await anon.get("/llm/v1/models")).status_code == 401
+        # vLLM's other routes are not there at all.
+        assert (await anon.post("/llm/tokenize", json={"prompt": "Hi"})).status_code == 404
+        assert (await anon.post("/llm/v1/embeddings", json={"input": "Hi"})).status_code == 404
+    as_session = await http.post("/llm/v1/chat/completions", json=chat)
+    assert as_session.status_code == 403, as_session.text
+    assert as_session.json()["error"]["code"] == "api_key_required"
+
+    made = await http.post("/me/api-keys", json={"name": "research", "scopes": ["llm"]})
+    assert made.status_code == 201, made.text
+    client = openai.AsyncOpenAI(base_url=online.llm_url, api_key=made.json()["key"], timeout=120)
+    assert online.llm_url == f"{online.url}/llm/v1"
+    assert [m.id async for m in client.models.list()] == ["smollm2-135m"]
+    messages: Any = [{"role": "user", "content": "Name a colour."}]
+    whole = await client.chat.completions.create(
+        model="smollm2-135m", messages=messages, max_tokens=12, temperature=0
+    )
+    assert whole.choices[0].message.content and whole.usage and whole.usage.completion_tokens > 0
+    stream = await client.chat.completions.create(
+        model="smollm2-135m", messages=messages, max_tokens=12, temperature=0, stream=True
+    )
+    pieces = [c.choices[0].delta.content or "" async for c in stream if c.choices]
+    assert len(pieces) > 1 and "".join(pieces).strip()
+    text = await client.completions.create(model="smollm2-135m", prompt="Once upon", max_tokens=5)
+    assert text.choices[0].text
+    with pytest.raises(openai.NotFoundError):
+        await client.chat.completions.create(model="no-such-model", messages=messages)

@@ -11,7 +11,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environment
@@ -70,9 +70,10 @@ def write(tmp_path: Path, data: dict[str, Any]) -> Path:
 def test_config_files_load(path: Path) -> None:
     config = load_serve_config(path)
     routes = {app.name: (app.route_prefix, app.import_path) for app in config.applications}
+    # The LLM app has no route: the proxy does not expose it (the API's /llm/v1 is the way in).
     assert routes == {
         APP_NAME: ("/", "serve_apps.builder:build_app"),
-        LLM_APP_NAME: ("/llm", "serve_apps.builder:build_llm_app"),
+        LLM_APP_NAME: (None, "serve_apps.builder:build_llm_app"),
     }
     assert config.logging_config is not None and config.logging_config.encoding == "JSON"
 
@@ -81,7 +82,7 @@ def test_local_config_is_what_the_local_runner_deploys() -> None:
     config = load_serve_config(LOCAL)
     assert config.proxy_location == ProxyLocation.HeadOnly
     assert (config.http_options.host, config.http_options.port) == ("127.0.0.1", 8000)
-    # The processor finds the LLM app at TMM_API__PORT: the proxy must listen there.
+    # The API (and its /llm/v1) is served at TMM_API__PORT: the proxy must listen there.
     assert config.http_options.port == ApiSettings().port
     for app in config.applications:
         assert AppOptions.model_validate(app.args) == AppOptions(), app.name
@@ -411,7 +412,12 @@ def test_each_application_builds(
     if name == APP_NAME:
         gpus = (parts["Transcriber"].ray_actor_options or {}).get("num_gpus", 0)
         assert gpus > 0 if path == PRODUCTION else gpus == 0
+        # Both reach the LLM app by handle (it has no route), by its name.
+        for bound in ("Api", "Processor"):
+            assert cast(dict[str, Any], parts[bound].init_kwargs)["llm_app"] == LLM_APP_NAME
     else:
+        # Ray's OpenAI router with the entry points the handles call.
+        assert "LlmIngress" in parts
         # The engine's replica reserves the accelerator through its placement bundle.
         bundles = [
             bundle
