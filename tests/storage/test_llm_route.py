@@ -9,13 +9,15 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
+import httpx2
 import openai
 import pytest
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
+from api.app import create_app
 from api.llm_gateway import Kind, LlmReply, LlmStream
 from tellmemore.settings import Settings
-from tests.conftest import bearer, register, serve
+from tests.conftest import bearer, register
 
 MODEL = "smollm2-135m"
 
@@ -72,24 +74,32 @@ class LlmApp(NamedTuple):
     http: AsyncClient
     key: str  # with the llm scope
     llm: StandInLlm
+    openai_http: httpx2.AsyncClient  # the openai package's own httpx, on the same app
 
 
 @pytest.fixture
 async def llm_app(settings: Settings, clean_db: None) -> AsyncIterator[LlmApp]:
     """The API with the stand-in behind /llm/v1, and an API key with the llm scope."""
     llm = StandInLlm()
-    async with serve(settings, llm_gateway=llm) as http:
+    app = create_app(settings, llm_gateway=llm)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://api.test") as http,
+        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app)) as openai_http,
+    ):
         tokens = (await register(http))["tokens"]
         made = await http.post(
             "/me/api-keys", json={"name": "llm", "scopes": ["llm"]}, headers=bearer(tokens)
         )
         assert made.status_code == 201, made.text
-        yield LlmApp(http, made.json()["key"], llm)
+        yield LlmApp(http, made.json()["key"], llm, openai_http)
 
 
 async def test_the_openai_client_works_with_an_api_key(llm_app: LlmApp) -> None:
-    http, key, llm = llm_app
-    client = openai.AsyncOpenAI(base_url="http://api.test/llm/v1", api_key=key, http_client=http)
+    _, key, llm, openai_http = llm_app
+    client = openai.AsyncOpenAI(
+        base_url="http://api.test/llm/v1", api_key=key, http_client=openai_http
+    )
     messages: Any = [{"role": "user", "content": "Say hello."}]
     answer = await client.chat.completions.create(model=MODEL, messages=messages, max_tokens=8)
     assert answer.choices[0].message.content == "Hello there."
@@ -112,7 +122,7 @@ async def test_the_openai_client_works_with_an_api_key(llm_app: LlmApp) -> None:
 
 
 async def test_a_streamed_answer_is_server_sent_events(llm_app: LlmApp) -> None:
-    http, key, _ = llm_app
+    http, key, _, _ = llm_app
     body = {"model": MODEL, "prompt": "Once upon", "stream": True}
     async with http.stream(
         "POST", "/llm/v1/completions", json=body, headers={"Authorization": f"Bearer {key}"}
@@ -124,7 +134,7 @@ async def test_a_streamed_answer_is_server_sent_events(llm_app: LlmApp) -> None:
 
 
 async def test_bad_and_oversized_requests_never_reach_the_llm(llm_app: LlmApp) -> None:
-    http, key, llm = llm_app
+    http, key, llm, _ = llm_app
     headers = {"Authorization": f"Bearer {key}"}
     huge = {"model": MODEL, "messages": [{"role": "user", "content": "x" * (80 * 1024)}]}
     too_large = await http.post("/llm/v1/chat/completions", json=huge, headers=headers)
