@@ -211,7 +211,7 @@ class TopicPlaylists:
             float(topic["minutes"]),
             filters=filters,
             heard=self.heard_for(owner_id) if playlist.skip_heard else None,
-            exclude_segment_ids=present,
+            existing_segment_ids=present,
             strict=True,
         )
         items = plan_items(plan)

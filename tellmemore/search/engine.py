@@ -16,7 +16,6 @@ import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 from lancedb.query import MatchQuery
@@ -138,11 +137,16 @@ class SearchEngine:
 
     async def segment(self, segment_id: str) -> SegmentHit | None:
         """One passage by id (with its vector), or None."""
+        found = await self.segments([segment_id])
+        return found[0] if found else None
+
+    async def segments(self, segment_ids: Sequence[str]) -> list[SegmentHit]:
+        """Passages by id, with their vectors, in one scan; ids not in the index are left out
+        (a playlist being grown compares its candidates with the passages it holds)."""
+        if not segment_ids:
+            return []
         view = await self._view()
-        row = await asyncio.to_thread(self._segment_row, view, segment_id)
-        if row is None:
-            return None
-        return segment_hit(row, score=0.0, similarity=None, ranks=(None, None))
+        return await asyncio.to_thread(self._segment_hits, view, list(dict.fromkeys(segment_ids)))
 
     async def more_like_segment(
         self,
@@ -155,8 +159,8 @@ class SearchEngine:
         own neighbours in its episode say the same thing and are left out."""
         size = self.clean_limit(limit)
         view = await self._view()
-        row = await asyncio.to_thread(self._segment_row, view, segment_id)
-        source = segment_hit(row, score=0.0, similarity=None, ranks=(None, None)) if row else None
+        found = await asyncio.to_thread(self._segment_hits, view, [segment_id])
+        source = found[0] if found else None
         if source is None or source.vector is None:
             raise CatalogError(
                 "segment_not_found",
@@ -295,19 +299,14 @@ class SearchEngine:
             rows = query.select([*columns, "_score"]).limit(k).to_arrow().to_pylist()
         return Ranked([r[key] for r in rows], {r[key]: r for r in rows})
 
-    def _segment_row(self, view: _View, segment_id: str) -> dict[str, Any] | None:
+    def _segment_hits(self, view: _View, segment_ids: list[str]) -> list[SegmentHit]:
         table = view.segments.get()
         if table is None:
-            return None
-        rows = (
-            table.search()
-            .where(f"id = {sql_string(segment_id)}")
-            .select(SEGMENT_COLUMNS)
-            .limit(1)
-            .to_arrow()
-            .to_pylist()
-        )
-        return rows[0] if rows else None
+            return []
+        listed = ", ".join(sql_string(s) for s in segment_ids)
+        query = table.search().where(f"id IN ({listed})").select(SEGMENT_COLUMNS)
+        rows = query.limit(len(segment_ids)).to_arrow().to_pylist()
+        return [segment_hit(r, score=0.0, similarity=None, ranks=(None, None)) for r in rows]
 
     def _summaries_of(self, view: _View, episode_ids: list[str]) -> dict[str, str]:
         table = view.summaries.get()

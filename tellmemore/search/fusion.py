@@ -68,15 +68,18 @@ def maximal_marginal_relevance(
     trade_off: float,
     accept: Callable[[T, list[T]], bool] = lambda _c, _chosen: True,
     stop: Callable[[list[T]], bool] = lambda _chosen: False,
+    chosen_before: Sequence[T] = (),
 ) -> list[T]:
     """Greedy MMR: repeatedly take the candidate maximising
     ``trade_off * relevance - (1 - trade_off) * max similarity to the chosen ones``.
 
     ``accept`` can veto a candidate given what was chosen (near-duplicates, length budget);
-    ``stop`` ends the selection (enough material)."""
+    ``stop`` ends the selection (enough material). ``chosen_before`` (what a growing list
+    already holds) counts as chosen for the similarity, but is neither returned nor passed to
+    ``accept`` and ``stop``."""
     remaining = list(candidates)
     chosen: list[T] = []
-    max_sim = [0.0] * len(remaining)
+    max_sim = [max((similarity(c, b) for b in chosen_before), default=0.0) for c in remaining]
     while remaining and not stop(chosen):
         best_i, best_score = -1, float("-inf")
         for i, candidate in enumerate(remaining):

@@ -12,6 +12,11 @@
    passages adjacent in one episode are merged into one continuous item.
 6. **Ordered**: episodes by their best relevance, each episode's items in time order, so a
    listener hears each show's part in sequence.
+
+A topic playlist grows through the same rules: its refresh plans over the new episodes only,
+naming the passages the playlist already holds, which count as chosen for diversity and the
+near-duplicate veto (the same passage from another feed sharing the audio is not added again)
+but not for the length: each growth adds at most the playlist's minutes.
 """
 
 from __future__ import annotations
@@ -105,18 +110,20 @@ class TopicPlanner:
         *,
         filters: SearchFilters = NO_FILTERS,
         heard: Callable[[Sequence[str]], Awaitable[HeardRanges]] | None = None,
-        exclude_segment_ids: Sequence[str] = (),
+        existing_segment_ids: Sequence[str] = (),
         strict: bool = False,
     ) -> Plan:
         """The playlist for ``topic`` of about ``minutes`` (see the module docstring).
-        ``strict`` keeps only passages above the similarity floor (a refresh adding to an
-        existing playlist, where a mere word match is not enough)."""
+        ``existing_segment_ids`` are the passages of the playlist being grown: never picked
+        again, nor anything nearly the same as one of them. ``strict`` keeps only passages
+        above the similarity floor (a refresh adding to an existing playlist, where a mere
+        word match is not enough)."""
         text = self._engine.clean_query(topic)
         target_s = self.check_minutes(minutes) * 60.0
         # Passages run about a minute: ask for a generous multiple of the length wanted.
         pool = int(min(max(minutes * 4, 40), 400))
-        if exclude_segment_ids:
-            filters = replace(filters, exclude_segment_ids=tuple(exclude_segment_ids))
+        if existing_segment_ids:
+            filters = replace(filters, exclude_segment_ids=tuple(existing_segment_ids))
         hits = await self._engine.search_segments(
             text,
             filters=filters,
@@ -135,7 +142,11 @@ class TopicPlanner:
                 if covered_fraction(h.start_s, h.end_s, ranges.get(h.episode_id, ()))
                 < _HEARD_FRACTION
             ]
-        chosen = self._select(hits, target_s)
+        existing: list[SegmentHit] = []
+        if hits and existing_segment_ids:
+            found = await self._engine.segments(existing_segment_ids)
+            existing = [h for h in found if h.vector is not None]
+        chosen = self._select(hits, target_s, existing)
         items = await self._items(text, chosen)
         return Plan(text, target_s, tuple(items))
 
@@ -144,10 +155,14 @@ class TopicPlanner:
             return True
         return hit.similarity is not None and hit.similarity >= self._settings.topic_min_similarity
 
-    def _select(self, hits: list[SegmentHit], target_s: float) -> list[SegmentHit]:
+    def _select(
+        self, hits: list[SegmentHit], target_s: float, existing: Sequence[SegmentHit] = ()
+    ) -> list[SegmentHit]:
+        """MMR over ``hits`` up to ``target_s``; ``existing`` (what a growing playlist holds)
+        counts as chosen for diversity and the near-duplicate veto, not for the length."""
         if not hits:
             return []
-        vectors = {h.segment_id: np.asarray(h.vector, dtype=np.float32) for h in hits}
+        vectors = {h.segment_id: np.asarray(h.vector, dtype=np.float32) for h in (*hits, *existing)}
         top = max(h.score for h in hits)
         relevance = {
             h.segment_id: 0.5 * (h.similarity or 0.0) + 0.5 * (h.score / top) for h in hits
@@ -167,7 +182,7 @@ class TopicPlanner:
                 return False
             return all(
                 float(vectors[candidate.segment_id] @ vectors[c.segment_id]) < near_duplicate
-                for c in chosen
+                for c in (*existing, *chosen)
             )
 
         def stop(chosen: list[SegmentHit]) -> bool:
@@ -180,6 +195,7 @@ class TopicPlanner:
             trade_off=self._settings.mmr_lambda,
             accept=accept,
             stop=stop,
+            chosen_before=existing,
         )
 
     async def _items(self, text: str, chosen: list[SegmentHit]) -> list[PlannedItem]:

@@ -49,6 +49,29 @@ def test_mmr_prefers_a_different_item_over_a_near_copy() -> None:
     assert chosen == ["a", "b"]
 
 
+def test_mmr_counts_what_was_chosen_before_for_similarity_only() -> None:
+    """A growing list: its items push similar candidates down but are not returned again,
+    nor seen by ``accept`` and ``stop`` (which judge the new picks alone)."""
+    relevance = {"copy": 1.0, "other": 0.8, "third": 0.7}
+    same = {frozenset({"copy", "held"}): 1.0}
+
+    def similarity(x: str, y: str) -> float:
+        return same.get(frozenset({x, y}), 0.1)
+
+    seen: list[list[str]] = []
+
+    def stop(chosen: list[str]) -> bool:
+        seen.append(list(chosen))
+        return len(chosen) == 2
+
+    chosen = maximal_marginal_relevance(
+        list(relevance), relevance.__getitem__, similarity, trade_off=0.5, stop=stop,
+        chosen_before=["held"],
+    )  # fmt: skip
+    assert chosen == ["other", "third"]
+    assert all("held" not in c for c in seen)
+
+
 def test_mmr_accept_vetoes_and_pure_relevance_order() -> None:
     relevance = {"a": 3.0, "b": 2.0, "c": 1.0}
     chosen = maximal_marginal_relevance(
