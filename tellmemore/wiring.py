@@ -191,7 +191,6 @@ def _topics(
         Playlists(pool, settings.playlists, clock),
         ListeningHistory(pool),
         TopicPlanner(engine, settings.search),
-        clock,
     )
 
 

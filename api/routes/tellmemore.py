@@ -36,7 +36,8 @@ async def tell_me_more(
         body.filters.max_duration_s,
     )
     user_id = principal.user.id
-    as_of = services.clock()
+    # The database's time before the search, never the app's: the first refresh starts there.
+    as_of = await topics.checkpoint() if body.save else None
     plan = await topics.planner.plan(
         body.topic,
         body.minutes,
@@ -44,7 +45,7 @@ async def tell_me_more(
         heard=topics.heard_for(user_id) if body.skip_heard else None,
     )
     playlist_id = None
-    if body.save:
+    if as_of is not None:
         playlist = await topics.save(
             user_id,
             plan,

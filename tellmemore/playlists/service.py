@@ -18,6 +18,7 @@ import secrets
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -241,15 +242,16 @@ class Playlists:
         *,
         position: int | None = None,
         if_match: Collection[int] | None = None,
-        mark_refreshed: bool = False,
+        refreshed_at: datetime | None = None,
     ) -> tuple[list[PlaylistItem], int]:
         """Insert ``items`` at ``position`` (appended when None), all or none; returns them and
-        the playlist's new version. ``mark_refreshed`` stamps ``refreshed_at`` (the topic
-        builder's refresh)."""
+        the playlist's new version. ``refreshed_at`` (a database time) moves a topic
+        playlist's refresh mark in the same transaction, so a refresh that added its items
+        has also recorded what it covered."""
         limit = self._settings.max_note_chars
         new = [replace(i, note=rules.text(i.note, limit, "note_too_long", "note")) for i in items]
         async with self._editing(playlist_id, actor, if_match) as (conn, playlist):
-            if not new and not mark_refreshed:
+            if not new and refreshed_at is None:
                 return [], playlist.version
             await self._check_items(conn, new, actor)
             count = await rows.compact(conn, playlist.id)
@@ -263,8 +265,8 @@ class Playlists:
                     details={"max": most, "count": count},
                 )
             ids = await rows.insert_items(conn, playlist.id, at, new)
-            if mark_refreshed:
-                changes = {"refreshed_at": self._clock()}
+            if refreshed_at is not None:
+                changes = {"refreshed_at": refreshed_at}
                 version = (await rows.update(conn, playlist.id, changes)).version
             else:
                 version = await rows.bump(conn, playlist.id)

@@ -585,7 +585,9 @@ async def test_topic_playlists_through_the_service(
             NewItem(uuid.UUID(shelf.short), start_s=0.0, end_s=30.0, segment_id="seg-2",
                     added_by="topic"),
         ]  # fmt: skip
-        added, version = await service.add_items(playlist.id, owner_id, found, mark_refreshed=True)
+        added, version = await service.add_items(
+            playlist.id, owner_id, found, refreshed_at=utc_now()
+        )
         assert [(i.position, i.segment_id, i.added_by) for i in added] == [
             (0, "seg-1", "topic"), (1, "seg-2", "topic"),
         ]  # fmt: skip
