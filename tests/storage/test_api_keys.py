@@ -156,7 +156,7 @@ async def test_a_key_spends_its_owners_rate_limit(settings: Settings, clean_db: 
     limited = settings.model_copy(
         update={"rate_limit": RateLimitSettings(per_user_per_minute=6, per_ip_per_minute=1000)}
     )
-    async with serve(limited) as http:
+    async with serve(limited, client_ip="10.9.7.1") as http:  # an address of its own
         tokens = (await register(http))["tokens"]
         other = (await register(http))["tokens"]
         key = key_auth((await make_key(http, tokens, ["read", "llm"]))["key"])  # 1 (the POST)
