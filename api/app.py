@@ -32,6 +32,7 @@ from api.routes import (
     tellmemore,
     verification,
 )
+from api.text_guard import TextGuard
 from models.embedder import LocalTextEmbedder
 from tellmemore.clock import Clock, utc_now
 from tellmemore.search import TextEmbedder
@@ -77,6 +78,7 @@ def create_app(
     if settings.demo.enabled:
         app.include_router(demo.router)
     # Added innermost first: CORS is outermost so even refusals carry CORS headers.
+    app.add_middleware(TextGuard)  # after the rate limit and the body limit
     app.add_middleware(RateLimit)
     app.add_middleware(
         BodyLimit,
