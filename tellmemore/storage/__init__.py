@@ -2,6 +2,7 @@
 on S3 (model artifacts among them), Redis and the result cache in it, the durable job queue and
 keyset paging."""
 
+from tellmemore.storage import holds
 from tellmemore.storage.cache import ResultCache
 from tellmemore.storage.jobs import Backoff, Job, JobQueue, wait_for_work
 from tellmemore.storage.migrate import load_migrations, migrate, migration_status
@@ -23,6 +24,7 @@ __all__ = [
     "S3ArtifactStore",
     "StorageError",
     "TimedCursor",
+    "holds",
     "load_migrations",
     "make_pool",
     "make_redis",

@@ -9,6 +9,10 @@
 - **Backoff**: a failed attempt waits ``base * 2^(attempt-1)`` (with jitter, capped) before it is
   tried again; after ``max_attempts`` the job is dead-lettered with its last error, and can be
   retried by hand.
+- **Holds**: a batch run takes the same lease on the episodes it processes, as a running row
+  marked ``payload.hold`` (:mod:`tellmemore.storage.holds`): claims skip it like any lease,
+  enqueueing a held key records the request on the hold, and an expired hold is let go (deleted,
+  or queued when requested) instead of being claimed, so it never turns into a worker's job.
 - **Wake-ups**: enqueueing sends ``NOTIFY``; workers ``LISTEN`` and fall back to polling, so a
   lost notification only delays work, never loses it. Times are the database's, so workers on
   machines with skewed clocks agree.
@@ -27,9 +31,11 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from tellmemore.metrics import JOBS, JOBS_FINISHED
+from tellmemore.storage import holds
 
 CHANNEL = "tmm_jobs"
-STATES = ("queued", "running", "done", "dead")
+# "held" is not a column value: it is a running row that a hold took (reported apart).
+STATES = ("queued", "running", "held", "done", "dead")
 
 _COLUMNS = (
     "id, kind, key, payload, state, attempts, max_attempts, run_after, locked_until, locked_by,"
@@ -95,7 +101,9 @@ class JobQueue:
         max_attempts: int = 5,
         conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> int | None:
-        """Queue a job; ``None`` when a live (queued or running) job for ``key`` exists.
+        """Queue a job; ``None`` when a live (queued or running) job for ``key`` exists. A key
+        under a hold (a batch run has it) returns the hold's id: the request is recorded on it,
+        and the job is queued when the holder lets go.
 
         With ``conn`` the job joins the caller's transaction (and its NOTIFY is sent at commit),
         so a status change and its job are written together or not at all.
@@ -115,8 +123,10 @@ class JobQueue:
     ) -> int | None:
         cur = await conn.execute(
             "INSERT INTO jobs (kind, key, payload, max_attempts) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (kind, key) WHERE state IN ('queued', 'running') DO NOTHING "
-            "RETURNING id",
+            "ON CONFLICT (kind, key) WHERE state IN ('queued', 'running') DO UPDATE SET "
+            "payload = jobs.payload || '{\"requested\": true}', "
+            "max_attempts = EXCLUDED.max_attempts, updated_at = now() "
+            f"WHERE jobs.{holds.HOLD} RETURNING id".encode(),
             (kind, key, Jsonb(payload or {}), max_attempts),
         )
         row = await cur.fetchone()
@@ -129,6 +139,10 @@ class JobQueue:
     ) -> list[Job]:
         """Take up to ``limit`` due jobs (or jobs whose lease expired) for ``worker``."""
         async with self._pool.connection() as conn, conn.transaction():
+            # A hold whose holder died is let go, never claimed: it is not online work unless
+            # someone asked for it meanwhile.
+            for let_go in (holds.LET_GO_UNREQUESTED, holds.LET_GO_REQUESTED):
+                await conn.execute((let_go + holds.EXPIRED).encode(), (kinds,))
             await conn.execute(
                 "UPDATE jobs SET state = 'dead', last_error_code = 'lease_expired', "
                 "last_error = 'the worker holding the job stopped answering, too many times', "
@@ -249,19 +263,23 @@ class JobQueue:
     async def depth_by_kind(self) -> dict[tuple[str, str], int]:
         """Jobs per (kind, state), every state of every kind present (zeros included)."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT kind, state, count(*) FROM jobs GROUP BY kind, state")
+            cur = await conn.execute(
+                f"SELECT kind, CASE WHEN state = 'running' AND {holds.HOLD} THEN 'held' "
+                "ELSE state END, count(*) FROM jobs GROUP BY 1, 2".encode()
+            )
             counts = {(str(k), str(s)): int(n) for k, s, n in await cur.fetchall()}
         kinds = {k for k, _ in counts}
         return {(k, s): counts.get((k, s), 0) for k in sorted(kinds) for s in STATES}
 
     async def backlog(self, kind: str) -> Backlog:
-        """Running, due and backing-off jobs of ``kind`` (what autoscaling reads)."""
+        """Running, due and backing-off jobs of ``kind`` (what autoscaling reads); held keys are
+        a batch run's work, not the workers'."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT count(*) FILTER (WHERE state = 'running'), "
+                f"SELECT count(*) FILTER (WHERE state = 'running' AND NOT {holds.HOLD}), "
                 "count(*) FILTER (WHERE state = 'queued' AND run_after <= now()), "
                 "count(*) FILTER (WHERE state = 'queued' AND run_after > now()) "
-                "FROM jobs WHERE kind = %s AND state IN ('queued', 'running')",
+                "FROM jobs WHERE kind = %s AND state IN ('queued', 'running')".encode(),
                 (kind,),
             )
             row = await cur.fetchone()
