@@ -100,6 +100,21 @@ async def _activate(conn: Conn, name: str) -> None:
     )
 
 
+async def still_active(conn: Conn, name: str) -> bool:
+    """Whether ``name`` is the active index (or none is recorded), asked inside the caller's
+    transaction, which then holds switch-overs off until it ends.
+
+    A writer that wrote an episode into ``name`` commits its outcome in that transaction only
+    if this says yes: a shared lock on the switch, so :func:`activate` waits for such commits
+    in flight and a commit after a switch sees it. Every episode committed as written into an
+    index that lost the switch was therefore committed before the switch: the switch's caller
+    finds it afterwards, and a writer told no writes the episode again into the new index."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_SWITCH_LOCK,))
+    cur = await conn.execute("SELECT name FROM search_indexes WHERE active")
+    row = await cur.fetchone()
+    return row is None or bool(row[0] == name)
+
+
 async def get(conn: Conn, name: str) -> IndexRecord | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(f"SELECT {_COLUMNS} FROM search_indexes WHERE name = %s", (name,))

@@ -5,6 +5,7 @@ same steps to their model replicas or actors through the small interfaces in
 :mod:`tellmemore.processing.ports`.
 """
 
+from tellmemore.processing import outcomes, policy
 from tellmemore.processing.download import (
     DownloadLimits,
     delete_staged,
@@ -14,13 +15,14 @@ from tellmemore.processing.download import (
 )
 from tellmemore.processing.episode import EpisodeProcessor, audio_prefix, error_of, transcript_key
 from tellmemore.processing.errors import TRANSCRIBER_UNAVAILABLE, ProcessingError
-from tellmemore.processing.jobs import EpisodeJobs, make_queue
+from tellmemore.processing.jobs import PROCESS_EPISODE, EpisodeJobs, make_queue
 from tellmemore.processing.ports import Embed, Models
 from tellmemore.processing.publisher import publisher_transcript
 from tellmemore.processing.upkeep import Upkeep
 from tellmemore.processing.worker import EpisodeWorker
 
 __all__ = [
+    "PROCESS_EPISODE",
     "TRANSCRIBER_UNAVAILABLE",
     "DownloadLimits",
     "Embed",
@@ -35,6 +37,8 @@ __all__ = [
     "download_enclosure",
     "error_of",
     "make_queue",
+    "outcomes",
+    "policy",
     "publisher_transcript",
     "sniff_audio_type",
     "stage_audio",

@@ -8,7 +8,8 @@ Steps, each recorded on the episode row so the API can show progress:
 3. **summarize** with the LLM; 4. **embed** the passages and the summary;
 5. **store**: transcript JSON to S3, passages and summary merged into LanceDB on their ids (a
    rerun replaces, never duplicates) in the active search index (embedded in its space),
-   outputs and model versions to PostgreSQL.
+   outputs and model versions to PostgreSQL, committed only while that index is still the
+   active one (:func:`tellmemore.index.registry.still_active`).
 
 The staged audio is deleted when the attempt ends, success or handled failure; a worker that
 crashes leaves it, and the attempt that reclaims the job reuses it instead of downloading again.
@@ -32,13 +33,13 @@ from models import audio
 from models.captions import transcript_to_dict
 from models.errors import ModelError
 from models.segmenter import segment_transcript
-from models.types import Transcript
+from models.types import RetrievalSegment, Summary, Transcript
 from models.whisper import stitch
 from tellmemore.catalog import FeedFetcher
 from tellmemore.errors import CatalogError
-from tellmemore.index import EpisodeMeta, SearchTables
+from tellmemore.index import EpisodeMeta, SearchTables, registry
 from tellmemore.metrics import STAGE_SECONDS
-from tellmemore.processing import rows
+from tellmemore.processing import policy, rows
 from tellmemore.processing.download import (
     DownloadLimits,
     delete_staged,
@@ -52,6 +53,8 @@ from tellmemore.settings import Settings
 from tellmemore.storage import ObjectStore, StorageError
 
 log = logging.getLogger(__name__)
+# Switch-overs one episode's store step follows before it gives up (and is retried later).
+_SWITCHES = 3
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,12 @@ class EpisodeProcessor:
         self._limits = DownloadLimits.from_settings(settings)
         self._stages: dict[UUID, tuple[str, float]] = {}
 
+    async def record_settings(self) -> None:
+        """Record what this processor runs with, for batch runs to compare
+        (:mod:`tellmemore.processing.policy`)."""
+        async with self._pool.connection() as conn:
+            await policy.record(conn, self._settings)
+
     async def process(self, episode_id: UUID, *, attempt: int = 1) -> Outcome:
         """Process one episode end to end; each stage's time goes to the stage histogram."""
         try:
@@ -116,13 +125,20 @@ class EpisodeProcessor:
             )
         await self._step(episode_id, "summarizing")
         summary = await self._models.summarize(segments, item.title)
-        await self._step(episode_id, "embedding")
-        index = await self._tables.active.current()
-        embedded = await self._models.embed(
-            [*(s.text for s in segments), summary.summary], index.embedder
-        )
-        vectors = embedded.vectors
-        await self._step(episode_id, "storing")
+        return await self._store(item, transcript, source, segments, summary)
+
+    async def _store(
+        self,
+        item: rows.WorkItem,
+        transcript: Transcript,
+        source: str,
+        segments: list[RetrievalSegment],
+        summary: Summary,
+    ) -> Outcome:
+        """Embed in the active index's space, write, and commit while that index is still the
+        active one (else again into the one now active: a switch-over never leaves an online
+        episode behind in the old index only)."""
+        episode_id = item.episode_id
         key = transcript_key(episode_id)
         await asyncio.to_thread(self._objects.put_json, key, transcript_to_dict(transcript))
         meta = EpisodeMeta(
@@ -132,16 +148,6 @@ class EpisodeProcessor:
             podcast_title=item.podcast_title,
             published_at=item.published_at,
         )
-        store = await self._tables.store_for_write(index, embedded.dimension, embedded.model.id)
-        await asyncio.to_thread(
-            store.write_episode,
-            meta,
-            segments,
-            vectors[:-1],
-            summary,
-            vectors[-1],
-            embedding_model=embedded.model,
-        )
         summary_doc = {
             "summary": summary.summary,
             "topics": list(summary.topics),
@@ -149,20 +155,49 @@ class EpisodeProcessor:
                 {"start_s": c.start_s, "end_s": c.end_s, "title": c.title} for c in summary.chapters
             ],
         }
-        outputs = rows.Outputs(
-            transcript_key=key,
-            transcript_source=source,
-            transcript_model=transcript.model.id,
-            segmenter_model=segments[0].model.id,
-            llm_model=summary.model.id,
-            embedding_model=embedded.model.id,
-            segment_count=len(segments),
-            audio_duration_s=transcript.duration_s or None,
-            summary=summary_doc,
+        for _ in range(_SWITCHES):
+            await self._step(episode_id, "embedding")
+            index = await self._tables.active.current()
+            embedded = await self._models.embed(
+                [*(s.text for s in segments), summary.summary], index.embedder
+            )
+            vectors = embedded.vectors
+            await self._step(episode_id, "storing")
+            store = await self._tables.store_for_write(index, embedded.dimension, embedded.model.id)
+            await asyncio.to_thread(
+                store.write_episode,
+                meta,
+                segments,
+                vectors[:-1],
+                summary,
+                vectors[-1],
+                embedding_model=embedded.model,
+            )
+            outputs = rows.Outputs(
+                transcript_key=key,
+                transcript_source=source,
+                transcript_model=transcript.model.id,
+                segmenter_model=segments[0].model.id,
+                llm_model=summary.model.id,
+                embedding_model=embedded.model.id,
+                segment_count=len(segments),
+                audio_duration_s=transcript.duration_s or None,
+                summary=summary_doc,
+            )
+            async with self._pool.connection() as conn, conn.transaction():
+                if await registry.still_active(conn, index.name):
+                    await rows.done(conn, episode_id, outputs)
+                    return Outcome(episode_id, source, len(segments), transcript.duration_s)
+            # Readers were switched while this episode was embedded: the switch-over's catch-up
+            # may have looked already, so the episode goes into the new index too.
+            log.info("search index switched mid-episode; writing it again",
+                     extra={"episode_id": str(episode_id), "index": index.name})  # fmt: skip
+            self._tables.active.forget()
+        raise ProcessingError(
+            "index_switching",
+            "The search index was switched over several times while this episode was stored.",
+            retryable=True,
         )
-        async with self._pool.connection() as conn:
-            await rows.done(conn, episode_id, outputs)
-        return Outcome(episode_id, source, len(segments), transcript.duration_s)
 
     # ---- the transcript ----------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from tellmemore.processing import outcomes
+
 Conn = AsyncConnection[Any]
 
 
@@ -94,12 +96,9 @@ async def done(conn: Conn, episode_id: UUID, out: Outputs) -> None:
 
 
 async def failed(conn: Conn, episode_id: UUID, *, code: str, message: str, final: bool) -> None:
-    """Record a failed attempt: ``failed`` after the last one, else back to ``queued``."""
-    await conn.execute(
-        "UPDATE episodes SET status = %s, processing_step = NULL, error_code = %s, "
-        "error_message = %s, updated_at = now() WHERE id = %s",
-        ("failed" if final else "queued", code, message[:2000], episode_id),
-    )
+    """Record a failed attempt: back to ``queued``, or after the last one ``failed`` (``done``
+    again for an episode with outputs: :mod:`tellmemore.processing.outcomes`)."""
+    await outcomes.online_failed(conn, episode_id, code=code, message=message, final=final)
 
 
 async def requeued(conn: Conn, episode_id: UUID) -> None:

@@ -61,6 +61,10 @@ class EpisodeWorker:
     async def run(self) -> None:
         """Claim and process jobs until :meth:`stop`; never raises for a bad episode."""
         log.info("episode worker started", extra={"worker": self.name})
+        try:
+            await self._processor.record_settings()
+        except Exception:  # the database is away: batch runs compare with the last record
+            log.exception("recording the processor's settings failed", extra={"worker": self.name})
         while not self._stop.is_set():
             free = self._settings.concurrency - len(self._running)
             jobs: list[Job] = []
