@@ -3,6 +3,11 @@
 ``tmm-batch run`` runs on a private local Ray cluster, on a cluster at ``--address``, or — when
 started as a Ray Job (``tmm-batch submit``, or the KubeRay RayJob in ``cluster/``) — on the
 cluster that runs it. Running the same command again resumes an interrupted run.
+
+Before it starts, a run compares its settings with those the online processor recorded
+(:mod:`tellmemore.processing.policy`) and refuses on a policy difference (exit 2). A run in
+which every episode it tried failed exits 4 with one line saying why; ``--fail-on-errors``
+makes any failure exit 3.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 import shlex
 import sys
 import time
+from collections import Counter
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -23,6 +29,7 @@ from pipelines.plan import PlanError, parse_stages
 from pipelines.run import BatchRun, EpisodeOutcome, RunOptions, RunReport
 from pipelines.selection import ModelKind, Selection
 from tellmemore.logs import configure_logging
+from tellmemore.processing import policy
 from tellmemore.settings import Settings, load_settings, secret_environment
 
 app = typer.Typer(help="Batch reprocessing on Ray Data.", no_args_is_help=True)
@@ -41,6 +48,8 @@ EnvVars = Annotated[list[str] | None, typer.Option(
     "--env", help="NAME=VALUE for the job's environment, e.g. a setting that differs from the "
     "cluster's own (repeat)")]  # fmt: skip
 Limit = Annotated[int | None, typer.Option(min=1, help="At most this many episodes")]
+IgnoreServer = Annotated[bool, typer.Option(
+    help="Run even where a policy setting differs from the online processor's")]  # fmt: skip
 
 
 def _selection(
@@ -114,6 +123,7 @@ def run(
     num_cpus: Annotated[int, typer.Option(help="CPUs of a private local Ray cluster")] = 8,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
     fail_on_errors: Annotated[bool, typer.Option(help="Exit 3 if an episode failed")] = False,
+    ignore_server_settings: IgnoreServer = False,
 ) -> None:
     """Run the pipeline over the selected episodes and print a summary."""
     settings = _settings()
@@ -122,6 +132,7 @@ def run(
         chosen = parse_stages(stages)
     except PlanError as exc:
         raise typer.BadParameter(str(exc), param_hint="--stages") from exc
+    check_server_settings(settings, ignore=ignore_server_settings)
     started_here = _connect_ray(address, num_cpus, settings)
     try:
         import ray.data
@@ -145,8 +156,48 @@ def run(
         typer.echo(json.dumps(report.as_dict(), default=str, indent=2))
     else:
         typer.echo(summary_table(report))
+    why = all_failed(report)
+    if why:
+        typer.secho(why, fg="red", err=True)
+        raise typer.Exit(4)
     if fail_on_errors and report.failed:
         raise typer.Exit(3)
+
+
+def check_server_settings(settings: Settings, *, ignore: bool = False) -> None:
+    """Refuse (exit 2) to run with a policy setting other than the online processor's; show a
+    model difference (on purpose, usually) as a note."""
+    with ledger.connect(settings.database.url) as conn:
+        server = policy.recorded(conn)
+    if server is None:  # no processor ever started here: nothing to hold the run to
+        return
+    found = policy.differences(settings, server)
+    for d in found:
+        if not d.enforced:
+            typer.echo(f"note: {d.sentence()}", err=True)
+    enforced = [d for d in found if d.enforced]
+    if not enforced:
+        return
+    seen = f"(recorded by {server.host} at {server.recorded_at:%Y-%m-%d %H:%M %Z})"
+    for d in enforced:
+        fix = f"set {d.name}={policy.env_value(d.server)} as the processor does"
+        typer.secho(f"{'warning' if ignore else 'error'} [settings]: {d.sentence()} {seen}; "
+                    f"{fix}", fg="yellow" if ignore else "red", err=True)  # fmt: skip
+    if not ignore:
+        typer.secho("Nothing was run. To run under these settings anyway, pass "
+                    "--ignore-server-settings.", err=True)  # fmt: skip
+        raise typer.Exit(2)
+
+
+def all_failed(report: RunReport) -> str:
+    """One line when every episode the run tried failed (a setting or a service is wrong, as a
+    rule, not the episodes), else ""."""
+    if report.done or not report.failed:
+        return ""
+    which = "selected" if report.failed == report.selected else "attempted"
+    codes = Counter(f.code for f in report.failures)
+    reasons = ", ".join(f"{code} ({n})" for code, n in codes.most_common())
+    return f"all {report.failed} {which} episodes failed: {reasons}"
 
 
 def _print_progress(outcome: EpisodeOutcome, report: RunReport) -> None:
@@ -198,6 +249,7 @@ def submit(
     retry_failed: Annotated[bool, typer.Option(help="Retry episodes that failed for good")] = False,
     wait: Annotated[bool, typer.Option(help="Follow the job's logs until it ends")] = False,
     env: EnvVars = None,
+    ignore_server_settings: IgnoreServer = False,
 ) -> None:
     """Submit the same run as a Ray Job to a cluster; prints the job id and how to follow it."""
     _selection(podcast, published_after, published_before, status, not_made_by, limit)
@@ -218,6 +270,7 @@ def submit(
         args += ["--limit", str(limit)]
     args += ["--force"] if force else []
     args += ["--retry-failed"] if retry_failed else []
+    args += ["--ignore-server-settings"] if ignore_server_settings else []
     entrypoint = f"{settings.batch.job_entrypoint} {shlex.join(args)}"
     from ray.job_submission import JobSubmissionClient
 

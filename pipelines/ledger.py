@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from pipelines.plan import Plan, Stage, ordered
 from pipelines.selection import Selection, selection_query
+from tellmemore.processing import outcomes
 from tellmemore.storage import TimedCursor
 
 
@@ -210,14 +211,10 @@ def record_failed(
     message: str,
     retryable: bool,
 ) -> None:
-    """The failure in the ledger; an episode with no usable outputs yet also shows it on its
-    row (one that is searchable keeps its status: its old outputs still serve)."""
+    """The failure in the ledger; the episode's row shows it only where the batch run owns
+    the row's outcome (no outputs yet, not the online worker's: ``processing.outcomes``)."""
     with conn.transaction():
-        conn.execute(
-            "UPDATE episodes SET status = 'failed', error_code = %s, error_message = %s, "
-            "processing_step = NULL, updated_at = now() WHERE id = %s AND status <> 'done'",
-            (code, message[:2000], episode_id),
-        )
+        outcomes.batch_failed(conn, episode_id, code=code, message=message)
         _ledger(conn, plan.key, run_id, episode_id, "failed", stage, code, message, retryable,
                 None)  # fmt: skip
 
@@ -246,6 +243,22 @@ def _ledger(
     )  # fmt: skip
 
 
+def skip_reason(
+    candidate: Candidate, plan: Plan, earlier: dict[str, Earlier], *, retry_failed: bool
+) -> str:
+    """Why a run leaves the episode alone ("" to process it). What the episode's row already
+    holds comes before what earlier runs recorded: an episode the online worker finished with
+    this plan's models is never redone, even if an earlier attempt of the plan failed on it."""
+    before = earlier.get(candidate.episode_id)
+    if before is not None and before.outcome == "done":
+        return "done by an earlier run of this plan"
+    if up_to_date(candidate, plan):
+        return "already made by these models"
+    if before is not None and not before.retryable and not retry_failed:
+        return f"failed for good in an earlier run ({before.error_code}); --retry-failed retries"
+    return ""
+
+
 def up_to_date(candidate: Candidate, plan: Plan) -> bool:
     """The episode's recorded outputs already come from this plan's models (in the live index;
     a building index is tracked by the ledger alone)."""
@@ -260,6 +273,22 @@ def up_to_date(candidate: Candidate, plan: Plan) -> bool:
         Stage.EMBED: candidate.embedding_model == models.embedding,
     }
     return all(ok for stage, ok in checks.items() if stage in plan.stages)
+
+
+def redone_since(conn: psycopg.Connection[Any], plan_key: str) -> list[str]:
+    """Episodes this plan re-embedded that were processed again after it (the online worker
+    finished them anew): their passages in the plan's index are older than the active ones.
+
+    The plan's hold on an episode lasts from before its stored passages are read until after
+    its ledger row is written, and the online worker cannot process a held episode; so an
+    online result the plan did not see always has ``processed_at`` after the ledger row."""
+    rows = conn.execute(
+        "SELECT b.episode_id::text FROM batch_items b JOIN episodes e ON e.id = b.episode_id "
+        "WHERE b.plan_key = %s AND b.outcome = 'done' AND e.processed_at > b.updated_at "
+        "ORDER BY 1",
+        (plan_key,),
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def mark_embedding_model(

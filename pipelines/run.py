@@ -1,6 +1,6 @@
-"""One batch run, driven from here: plan, select, skip what is done, stream the rest through
-the stages on Ray Data, record and report; for a new search index, complete it and switch
-readers over.
+"""One batch run, driven from here: plan, select, skip what is done, hold the rest (the online
+worker's job lease: :mod:`pipelines.leases`), stream it through the stages on Ray Data, record
+and report; for a new search index, complete it and switch readers over.
 
 The caller connects to Ray first (the CLI: a private local cluster, or the cluster it runs on as
 a Ray Job). Everything the run needs to resume lives in PostgreSQL, LanceDB and S3, so a run
@@ -26,6 +26,7 @@ from models.registry import embedder_path, model_ref, whisper_path
 from models.segmenter import segmenter_model
 from models.summarizer.backends import llm_model
 from pipelines import ledger, stages
+from pipelines.leases import Holds
 from pipelines.plan import Plan, PlanError, Stage, TargetModels, ordered
 from pipelines.rows import Item, batches, from_table, to_table
 from pipelines.selection import Selection
@@ -115,10 +116,14 @@ def make_plan(settings: Settings, chosen: frozenset[Stage]) -> Plan:
     return plan
 
 
+HELD_ONLINE = "queued for or being processed by the online worker"
+
+
 class BatchRun:
     def __init__(self, settings: Settings, *, progress: Progress | None = None) -> None:
         self._settings = settings
         self._progress = progress or (lambda outcome, report: None)
+        self._holds: Holds | None = None
 
     def run(self, options: RunOptions) -> RunReport:
         started = time.monotonic()
@@ -142,12 +147,16 @@ class BatchRun:
                      run_id, plan.key, report.stages, plan.target.name, len(found))  # fmt: skip
             todo = self._triage(conn, plan, found, options, report)
             state = "failed"
+            self._holds = Holds(self._settings.database.url, plan,
+                                lease_s=self._settings.batch.lease_s)  # fmt: skip
             try:
                 self._execute(plan, run_id, todo, report)
                 if plan.new_index:
                     self._complete_index(conn, plan, run_id, options, selection, report)
                 state = "finished"
             finally:
+                self._holds.close()
+                self._holds = None
                 report.seconds = time.monotonic() - started
                 ledger.finish_run(conn, run_id, done=report.done, skipped=report.skipped,
                                   failed=report.failed, activated=report.activated,
@@ -171,7 +180,8 @@ class BatchRun:
         earlier = ledger.earlier_outcomes(conn, plan.key, [c.episode_id for c in found])
         todo = []
         for candidate in found:
-            reason = "" if options.force else _skip_reason(candidate, plan, earlier, options)
+            reason = "" if options.force else ledger.skip_reason(
+                candidate, plan, earlier, retry_failed=options.retry_failed)  # fmt: skip
             if reason:
                 report.skipped += 1
                 report.skip_reasons[reason] += 1
@@ -184,6 +194,15 @@ class BatchRun:
     # ---- running the stages --------------------------------------------------------------
 
     def _execute(self, plan: Plan, run_id: str, items: list[Item], report: RunReport) -> None:
+        assert self._holds is not None
+        held = self._holds.take([i.episode_id for i in items])
+        for item in items:
+            if item.episode_id not in held:  # the online worker's: it records the outcome
+                report.skipped += 1
+                report.skip_reasons[HELD_ONLINE] += 1
+                self._progress(EpisodeOutcome(item.episode_id, item.title, "skipped",
+                                              HELD_ONLINE), report)  # fmt: skip
+        items = [i for i in items if i.episode_id in held]
         if not items:
             return
         install_metrics()  # progress: planned here, done and failed counted by the writers
@@ -193,7 +212,9 @@ class BatchRun:
         source = ray.data.from_arrow([to_table(chunk) for chunk in batches(items, per_block)])
         ds = stages.build(source, self._settings, plan, run_id)
         for block in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-            for item in from_table(block):
+            finished = from_table(block)
+            self._holds.let_go([item.episode_id for item in finished])  # recorded: let go
+            for item in finished:
                 if item.failed:
                     outcome = EpisodeOutcome(item.episode_id, item.title, "failed",
                                              item.error_message, item.error_stage,
@@ -243,9 +264,11 @@ class BatchRun:
         ledger.mark_embedding_model(
             conn, sorted(self._episodes_in(plan.target)), plan.models.embedding
         )
-        # Writers that looked the active index up just before the switch wrote to the old one.
-        time.sleep(min(self._settings.search.read_consistency_s, 5.0))
-        stragglers = self._missing(plan)
+        # The online worker commits an episode only while the index it wrote is still the
+        # active one, and the switch waits for commits in flight (registry.still_active): every
+        # online episode written into the old index is committed by now, and is either missing
+        # from the new index or was processed after this plan embedded it (ledger.redone_since).
+        stragglers = sorted(set(self._missing(plan)) | set(ledger.redone_since(conn, plan.key)))
         if stragglers:
             self._execute(plan, run_id, self._items(conn, stragglers), report)
         report.index_note = f"Readers switched from {plan.source.name} to {plan.target.name}."
@@ -292,22 +315,6 @@ class BatchRun:
         except Exception:
             log.exception("cache invalidation / topic refresh after the run failed; "
                           "run `tmm topics refresh`")  # fmt: skip
-
-
-def _skip_reason(
-    candidate: ledger.Candidate,
-    plan: Plan,
-    earlier: dict[str, ledger.Earlier],
-    options: RunOptions,
-) -> str:
-    before = earlier.get(candidate.episode_id)
-    if before is not None and before.outcome == "done":
-        return "done by an earlier run of this plan"
-    if before is not None and not before.retryable and not options.retry_failed:
-        return f"failed for good in an earlier run ({before.error_code}); --retry-failed retries"
-    if ledger.up_to_date(candidate, plan):
-        return "already made by these models"
-    return ""
 
 
 def _item(c: ledger.Candidate) -> Item:

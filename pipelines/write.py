@@ -1,6 +1,7 @@
 """The write stage: each finished episode's transcript to S3, passages and summary merged into
 the target index on their stable ids, outputs and the ledger to PostgreSQL; each failed one
-recorded with its reason. Rows leave this stage slim (no vectors or texts): the driver only
+recorded with its reason. An episode is written only while the run still holds it
+(:mod:`pipelines.leases`). Rows leave this stage slim (no vectors or texts): the driver only
 counts and reports them.
 """
 
@@ -17,6 +18,7 @@ import pyarrow as pa
 
 from models.captions import transcript_from_dict
 from pipelines import ledger
+from pipelines.leases import still_ours
 from pipelines.plan import Plan, Stage
 from pipelines.rows import (
     Item,
@@ -31,7 +33,7 @@ from pipelines.rows import (
 from raykit.metrics import install as install_metrics
 from tellmemore.index import EpisodeMeta, SegmentStore, connect
 from tellmemore.metrics import BATCH_EPISODES
-from tellmemore.processing import transcript_key
+from tellmemore.processing import ProcessingError, transcript_key
 from tellmemore.settings import Settings
 from tellmemore.storage import ObjectStore, StorageError
 
@@ -64,6 +66,13 @@ class Write:
         return to_table(out)
 
     def _write(self, item: Item) -> Item:
+        if not still_ours(self._conn, self._plan, item.episode_id, self._settings.batch.lease_s):
+            raise ProcessingError(
+                "lease_lost",
+                "The run's hold on this episode lapsed, so the online worker may have it now; "
+                "nothing was written. A rerun retries it.",
+                retryable=True,
+            )
         outputs: dict[str, Any] = {}
         if item.transcript:
             transcript = transcript_from_dict(json.loads(item.transcript))

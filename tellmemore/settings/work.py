@@ -107,6 +107,9 @@ class BatchSettings(BaseModel):
     # Re-embedding: rounds that embed episodes the online processor finished meanwhile, before
     # the new index is activated.
     catch_up_rounds: int = Field(default=3, ge=0, le=20)
+    # The run's hold on the episodes it processes (the online worker's job lease), renewed every
+    # third of it while the driver lives: a killed driver's episodes go back after this long.
+    lease_s: float = Field(default=600.0, ge=2)
     # The Ray Job entry point a `tmm-batch submit` runs on the cluster (its image has it).
     job_entrypoint: str = "tmm-batch run"
 
