@@ -16,6 +16,7 @@ import typer
 
 from raykit.local import LocalCluster, metrics_url, set_ray_env, start_ray
 from serve_apps.builder import APP_NAME, LLM_APP_NAME, AppOptions, compose, compose_llm
+from serve_apps.processor import PROCESSOR
 from tellmemore.logs import configure_logging
 from tellmemore.settings import Settings, load_settings, secret_environment
 
@@ -77,7 +78,6 @@ def run(
     """Start a local Ray cluster and the Serve apps; Ctrl-C stops them."""
     set_ray_env()  # before Ray is imported: some of it is read at import time
     import ray
-    from ray import serve
 
     settings = load_settings()
     configure_logging(settings)
@@ -102,8 +102,30 @@ def run(
         except KeyboardInterrupt:
             pass
     finally:
-        serve.shutdown()  # type: ignore[no-untyped-call]
+        stopping = time.monotonic()
+        drained = _drain_processors()
+        # Nothing else holds state worth waiting for (jobs live in PostgreSQL, models are
+        # reloaded), and this cluster is ours alone: stopping Ray stops every replica at once,
+        # where Serve's graceful shutdown waits on each deployment in turn (30 s and more).
         ray.shutdown()
+        typer.echo(f"stopped in {time.monotonic() - stopping:.1f} s ({drained})")
+
+
+def _drain_processors(timeout_s: float = 10.0) -> str:
+    """Ask every processor replica to hand its running episodes back; a replica that cannot
+    be reached leaves its jobs to lease expiry, which loses nothing."""
+    from ray import serve
+
+    try:
+        deployment = serve.status().applications[APP_NAME].deployments[PROCESSOR]
+        replicas = max(1, sum(n or 0 for n in deployment.replica_states.values()))
+        handle = serve.get_deployment_handle(PROCESSOR, APP_NAME)
+        # Concurrent calls spread over the replicas; a replica asked twice answers at once.
+        calls = [handle.drain.remote() for _ in range(replicas)]
+        workers = {call.result(timeout_s=timeout_s)["worker"] for call in calls}
+    except Exception as exc:  # the cluster may already be half gone (a second Ctrl-C)
+        return f"processors not drained: {type(exc).__name__}"
+    return f"{len(workers)} of {replicas} processor replicas drained"
 
 
 async def _load_demo(settings: Settings) -> str:

@@ -41,10 +41,11 @@ from tellmemore.storage.jobs import Backlog
 from tellmemore.wiring import open_processing
 
 log = logging.getLogger(__name__)
+PROCESSOR = "Processor"
 
 
 # Shutdown waits for running episodes to reach a checkpoint (see __del__), beyond the 20 s default.
-@serve.deployment(name="Processor", graceful_shutdown_timeout_s=60)
+@serve.deployment(name=PROCESSOR, graceful_shutdown_timeout_s=60)
 class Processor:
     async def __init__(  # type: ignore[misc]  # Serve awaits async constructors
         self,
@@ -130,6 +131,17 @@ class Processor:
     async def maintain_indexes(self) -> list[dict[str, Any]]:
         """Index maintenance now (``tmm index optimize`` on a cluster calls this)."""
         return [vars(r) for r in await self._upkeep.maintain_indexes()]
+
+    async def drain(self, timeout_s: float = 8.0) -> dict[str, Any]:
+        """Stop taking episodes and hand back the running ones without spending an attempt
+        (the local runner calls this before it stops the cluster, so the next start picks
+        them up at once rather than when their leases expire)."""
+        self._worker.stop()
+        self._upkeep.stop()
+        if self._loop is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._loop), timeout_s)
+        return {"worker": self._worker.name, "stopped": self._loop is None or self._loop.done()}
 
     async def __del__(self) -> None:
         self._worker.stop()
