@@ -268,7 +268,12 @@ class BatchRun:
         # active one, and the switch waits for commits in flight (registry.still_active): every
         # online episode written into the old index is committed by now, and is either missing
         # from the new index or was processed after this plan embedded it (ledger.redone_since).
-        stragglers = sorted(set(self._missing(plan)) | set(ledger.redone_since(conn, plan.key)))
+        # Only episodes whose passages are in the old index can be embedded from it: the plan
+        # key is the same for every run with these models, so the ledger also names episodes
+        # an earlier run embedded and that have moved on since.
+        source = self._episodes_in(plan.source)
+        redone = set(ledger.redone_since(conn, plan.key)) & source
+        stragglers = sorted((source - self._episodes_in(plan.target)) | redone)
         if stragglers:
             self._execute(plan, run_id, self._items(conn, stragglers), report)
         report.index_note = f"Readers switched from {plan.source.name} to {plan.target.name}."

@@ -46,20 +46,31 @@ def start_ray(
     inherits it: the secrets that pickled settings do not carry
     (``tellmemore.settings.secret_environment``)."""
     set_ray_env()
+    # Ray's processes start during ray.init and keep the environment they started with; this
+    # process gets its own back afterwards, so the secrets do not linger where they are not
+    # needed (and settings built here later do not read them by surprise).
+    saved = {key: os.environ.get(key) for key in environment or {}}
     os.environ.update(environment or {})
     import ray
 
-    ray.init(
-        address="local",
-        num_cpus=num_cpus,
-        include_dashboard=dashboard_port is not None,
-        dashboard_host="127.0.0.1",
-        dashboard_port=dashboard_port,
-        object_store_memory=object_store_mb * 2**20,
-        _node_ip_address="127.0.0.1",
-        configure_logging=False,
-        log_to_driver=False,
-    )
+    try:
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=dashboard_port is not None,
+            dashboard_host="127.0.0.1",
+            dashboard_port=dashboard_port,
+            object_store_memory=object_store_mb * 2**20,
+            _node_ip_address="127.0.0.1",
+            configure_logging=False,
+            log_to_driver=False,
+        )
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def metrics_url() -> str:

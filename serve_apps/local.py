@@ -124,7 +124,7 @@ def _drain_processors(timeout_s: float = 10.0) -> str:
         calls = [handle.drain.remote() for _ in range(replicas)]
         workers = {call.result(timeout_s=timeout_s)["worker"] for call in calls}
     except Exception as exc:  # the cluster may already be half gone (a second Ctrl-C)
-        return f"processors not drained: {type(exc).__name__}"
+        return f"processors not drained: {type(exc).__name__}: {exc}"
     return f"{len(workers)} of {replicas} processor replicas drained"
 
 

@@ -58,4 +58,6 @@ class BackupManifest:
 
 
 def new_backup_id(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    """Sortable and unique per run: to the microsecond, since two backups in one second (a
+    retry, a test) would otherwise share their keys and their Lance tags."""
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
