@@ -116,13 +116,19 @@ def _drain_processors(timeout_s: float = 10.0) -> str:
     be reached leaves its jobs to lease expiry, which loses nothing."""
     from ray import serve
 
-    try:
-        deployment = serve.status().applications[APP_NAME].deployments[PROCESSOR]
-        replicas = max(1, sum(n or 0 for n in deployment.replica_states.values()))
+    async def drain(replicas: int) -> set[str]:
+        # Inside an event loop: with Serve's throughput-optimised mode (RAY_SERVE_THROUGHPUT_
+        # OPTIMIZED) a handle routes on the caller's loop and refuses to work without one.
         handle = serve.get_deployment_handle(PROCESSOR, APP_NAME)
         # Concurrent calls spread over the replicas; a replica asked twice answers at once.
         calls = [handle.drain.remote() for _ in range(replicas)]
-        workers = {call.result(timeout_s=timeout_s)["worker"] for call in calls}
+        answers = await asyncio.wait_for(asyncio.gather(*calls), timeout_s)
+        return {answer["worker"] for answer in answers}
+
+    try:
+        deployment = serve.status().applications[APP_NAME].deployments[PROCESSOR]
+        replicas = max(1, sum(n or 0 for n in deployment.replica_states.values()))
+        workers = asyncio.run(drain(replicas))
     except Exception as exc:  # the cluster may already be half gone (a second Ctrl-C)
         return f"processors not drained: {type(exc).__name__}: {exc}"
     return f"{len(workers)} of {replicas} processor replicas drained"
