@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field, model_validator
 
 from api.schemas import In, Out
 
@@ -13,27 +13,49 @@ from api.schemas import In, Out
 # core's, so they give their own error codes.
 Password = Field(min_length=1, max_length=1024)
 
+RefreshCookie = Field(
+    default=False,
+    description="Browsers: set the refresh token as the HttpOnly cookie `tmm_refresh` (Path=/auth, "
+    "SameSite=Strict) instead of returning it; the response's `refresh_token` is then null.",
+)
+
 
 class RegisterIn(In):
     email: EmailStr = Field(max_length=254)
     password: str = Password
     display_name: str | None = Field(default=None, min_length=1, max_length=100)
+    refresh_cookie: bool = RefreshCookie
 
 
 class LoginIn(In):
     email: EmailStr = Field(max_length=254)
     password: str = Password
+    refresh_cookie: bool = RefreshCookie
 
 
 class RefreshIn(In):
-    refresh_token: str = Field(min_length=20, max_length=200)
+    refresh_token: str | None = Field(default=None, min_length=20, max_length=200)
+    refresh_cookie: bool = Field(
+        default=False,
+        description="Read the refresh token from the `tmm_refresh` cookie (the request must send "
+        "the header `X-TMM-CSRF: 1`) and set the new one there.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RefreshIn:
+        if (self.refresh_token is None) == (not self.refresh_cookie):
+            raise ValueError("send either refresh_token or refresh_cookie: true, not both")
+        return self
 
 
 class TokenOut(BaseModel):
     token_type: str = "bearer"  # noqa: S105 (the OAuth token type, not a secret)
     access_token: str
     expires_in: int = Field(description="Seconds until the access token expires.")
-    refresh_token: str = Field(description="Single use: each refresh returns a new one.")
+    refresh_token: str | None = Field(
+        description="Single use: each refresh returns a new one. Null when it was set as the "
+        "`tmm_refresh` cookie (`refresh_cookie: true`)."
+    )
     refresh_expires_at: datetime
     session_id: UUID
 

@@ -91,7 +91,10 @@ def create_app(
         CORSMiddleware,
         allow_origins=settings.api.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "If-Match"],
+        allow_headers=["Authorization", "Content-Type", "If-Match", "X-TMM-CSRF"],
+        # The refresh cookie (api/refresh_cookie.py) reaches an allowlisted origin only with
+        # credentials; never with a wildcard, which would hand it to every site.
+        allow_credentials="*" not in settings.api.cors_origins,
         expose_headers=[
             "Location",
             "ETag",

@@ -26,6 +26,9 @@ class ApiSettings(BaseModel):
     metrics_token: SecretStr | None = None
     # /ready reuses its answer this long, so probing it in a loop costs one query per period.
     ready_cache_s: float = Field(default=1.0, ge=0)
+    # The web app's refresh cookie (api/refresh_cookie.py): None decides per request (Secure
+    # except plain http to a loopback host outside production); True or False forces it.
+    refresh_cookie_secure: bool | None = None
 
 
 class AuthSettings(BaseModel):
