@@ -7,8 +7,8 @@
 # changed route is noticed before the build that would break on it.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
-repo=$(cd "$here/.." && pwd)
-python=${TMM_PYTHON:-$repo/.venv/bin/python}
+repo=${TMM_REPO:-$(cd "$here/.." && pwd)}
+python=${TMM_PYTHON:-$here/../.venv/bin/python}
 out=$here/src/api
 if [ "${1:-}" = "--check" ]; then
   out=$(mktemp -d)
@@ -23,7 +23,7 @@ app = create_app(Settings(_env_file=None))
 json.dump(app.openapi(), sys.stdout, indent=2, sort_keys=True)
 sys.stdout.write("\n")
 ') > "$out/openapi.json"
-"$here/node_modules/.bin/openapi-typescript" "$out/openapi.json" -o "$out/schema.d.ts" >/dev/null
+"$here/node_modules/.bin/openapi-typescript" "$out/openapi.json" -o "$out/schema.d.ts" --default-non-nullable false >/dev/null
 if [ "${1:-}" = "--check" ]; then
   for f in openapi.json schema.d.ts; do
     if ! cmp -s "$out/$f" "$here/src/api/$f"; then
