@@ -18,6 +18,7 @@ import shlex
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -26,6 +27,7 @@ import typer
 
 from pipelines import ledger
 from pipelines.plan import PlanError, parse_stages
+from pipelines.progress import RunMeter, show_progress
 from pipelines.run import BatchRun, EpisodeOutcome, RunOptions, RunReport
 from pipelines.selection import ModelKind, Selection
 from tellmemore.logs import configure_logging
@@ -124,8 +126,14 @@ def run(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
     fail_on_errors: Annotated[bool, typer.Option(help="Exit 3 if an episode failed")] = False,
     ignore_server_settings: IgnoreServer = False,
+    progress_every: Annotated[
+        float,
+        typer.Option(min=1, help="Seconds between progress lines when stderr is not a terminal"),
+    ] = 30.0,
 ) -> None:
-    """Run the pipeline over the selected episodes and print a summary."""
+    """Run the pipeline over the selected episodes and print a summary: a progress bar on a
+    terminal (episodes, audio hours, rate, ETA), a progress line every --progress-every
+    seconds in a log."""
     settings = _settings()
     selection = _selection(podcast, published_after, published_before, status, not_made_by, limit)
     try:
@@ -137,13 +145,17 @@ def run(
     try:
         import ray.data
 
-        ray.data.DataContext.get_current().enable_progress_bars = sys.stderr.isatty()
-        runner = BatchRun(settings, progress=_print_progress)
+        # Ours counts episodes and audio; Ray Data's (blocks per operator) would draw over it.
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        meter = RunMeter()
+        tty = sys.stderr.isatty()
         try:
             options = RunOptions(
                 selection, chosen, force=force, retry_failed=retry_failed, activate=activate
             )
-            report = runner.run(options)
+            with show_progress(meter, tty=tty, interval_s=progress_every) as echo:
+                runner = BatchRun(settings, progress=_printer(echo), meter=meter)
+                report = runner.run(options)
         except PlanError as exc:
             typer.secho(f"error [plan]: {exc}", fg="red", err=True)
             raise typer.Exit(2) from exc
@@ -200,17 +212,22 @@ def all_failed(report: RunReport) -> str:
     return f"all {report.failed} {which} episodes failed: {reasons}"
 
 
-def _print_progress(outcome: EpisodeOutcome, report: RunReport) -> None:
-    if outcome.outcome == "skipped":
-        return
-    finished = report.done + report.failed
-    todo = report.selected - report.skipped
-    line = f"[{finished:>4}/{todo}] {outcome.outcome:<6} {outcome.title[:60]}"
-    if outcome.outcome == "done":
-        line += f" ({outcome.segments} passages)"
-    else:
-        line += f" — {outcome.stage}: {outcome.code}: {outcome.reason[:120]}"
-    typer.echo(line, err=True)
+def _printer(echo: Callable[[str], None]) -> Callable[[EpisodeOutcome, RunReport], None]:
+    """One line per finished episode, printed through ``echo`` (above the bar on a terminal)."""
+
+    def show(outcome: EpisodeOutcome, report: RunReport) -> None:
+        if outcome.outcome == "skipped":
+            return
+        finished = report.done + report.failed
+        todo = max(report.selected - report.skipped, report.planned)
+        line = f"[{finished:>4}/{todo}] {outcome.outcome:<6} {outcome.title[:60]}"
+        if outcome.outcome == "done":
+            line += f" ({outcome.segments} passages)"
+        else:
+            line += f" — {outcome.stage}: {outcome.code}: {outcome.reason[:120]}"
+        echo(line)
+
+    return show
 
 
 def summary_table(report: RunReport) -> str:

@@ -43,6 +43,8 @@ class Candidate:
     segmenter_model: str | None
     llm_model: str | None
     embedding_model: str | None
+    # Seconds of audio, as processing measured it or else as the feed says (progress, ETA).
+    audio_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ def candidates(conn: psycopg.Connection[Any], selection: Selection) -> list[Cand
             "SELECT e.id::text AS episode_id, e.podcast_id::text AS podcast_id, e.title, "
             "p.title AS podcast_title, e.published_at, e.enclosure_url, e.transcripts, "
             "p.language, e.transcript_key, e.status, e.transcript_source, e.transcript_model, "
-            "e.segmenter_model, e.llm_model, e.embedding_model "
+            "e.segmenter_model, e.llm_model, e.embedding_model, "
+            "coalesce(e.audio_duration_s, e.duration_s)::float8 AS audio_s "
             "FROM episodes e JOIN podcasts p ON p.id = e.podcast_id WHERE e.id = ANY(%s)",
             (ids,),
         )

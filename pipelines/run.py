@@ -28,6 +28,7 @@ from models.summarizer.backends import llm_model
 from pipelines import ledger, stages
 from pipelines.leases import Holds
 from pipelines.plan import Plan, PlanError, Stage, TargetModels, ordered
+from pipelines.progress import RunMeter
 from pipelines.rows import Item, batches, from_table, to_table
 from pipelines.selection import Selection
 from raykit.metrics import install as install_metrics
@@ -120,10 +121,18 @@ HELD_ONLINE = "queued for or being processed by the online worker"
 
 
 class BatchRun:
-    def __init__(self, settings: Settings, *, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        progress: Progress | None = None,
+        meter: RunMeter | None = None,
+    ) -> None:
         self._settings = settings
         self._progress = progress or (lambda outcome, report: None)
+        self.meter = meter or RunMeter()
         self._holds: Holds | None = None
+        self._audio_s: dict[str, float | None] = {}  # each candidate's length, for the meter
 
     def run(self, options: RunOptions) -> RunReport:
         started = time.monotonic()
@@ -180,6 +189,7 @@ class BatchRun:
         earlier = ledger.earlier_outcomes(conn, plan.key, [c.episode_id for c in found])
         todo = []
         for candidate in found:
+            self._audio_s[candidate.episode_id] = candidate.audio_s
             reason = "" if options.force else ledger.skip_reason(
                 candidate, plan, earlier, retry_failed=options.retry_failed)  # fmt: skip
             if reason:
@@ -208,6 +218,7 @@ class BatchRun:
         install_metrics()  # progress: planned here, done and failed counted by the writers
         report.planned += len(items)
         BATCH_PLANNED.labels(run_id).inc(len(items))
+        self.meter.planned(self._audio_s.get(i.episode_id) for i in items)
         per_block = self._settings.batch.episodes_per_block
         source = ray.data.from_arrow([to_table(chunk) for chunk in batches(items, per_block)])
         ds = stages.build(source, self._settings, plan, run_id)
@@ -215,6 +226,7 @@ class BatchRun:
             finished = from_table(block)
             self._holds.let_go([item.episode_id for item in finished])  # recorded: let go
             for item in finished:
+                self.meter.finished(self._audio_s.get(item.episode_id), failed=item.failed)
                 if item.failed:
                     outcome = EpisodeOutcome(item.episode_id, item.title, "failed",
                                              item.error_message, item.error_stage,
@@ -294,7 +306,9 @@ class BatchRun:
 
     def _items(self, conn: psycopg.Connection[Any], episode_ids: list[str]) -> list[Item]:
         chosen = Selection(episode_ids=tuple(UUID(e) for e in episode_ids))
-        return [_item(c) for c in ledger.candidates(conn, chosen)]
+        found = ledger.candidates(conn, chosen)
+        self._audio_s.update((c.episode_id, c.audio_s) for c in found)
+        return [_item(c) for c in found]
 
     # ---- after writing -------------------------------------------------------------------
 

@@ -353,6 +353,8 @@ def test_a_run_submitted_as_a_ray_job(
     assert "submitted Ray Job raysubmit_" in out and "ray job logs --address" in out
     assert "SUCCEEDED" in out, out
     assert "embed -> index default" in out and "done           3" in out, out
+    # Not a terminal: the progress goes to the log as plain lines, the last one when it ends.
+    assert "batch run progress: 3/3 episodes (100%)" in out and "ETA 0s" in out, out
 
 
 def test_stage_plans_add_what_they_need() -> None:
