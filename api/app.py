@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.docs import docs_router
 from api.errors import install_error_handlers
 from api.llm_gateway import LlmGateway
 from api.middleware import AccessLog, BodyLimit, RateLimit, SecurityHeaders
@@ -33,6 +34,7 @@ from api.routes import (
     verification,
 )
 from api.text_guard import TextGuard
+from api.web_app import WebApp
 from models.embedder import LocalTextEmbedder
 from tellmemore.clock import Clock, utc_now
 from tellmemore.search import TextEmbedder
@@ -68,6 +70,8 @@ def create_app(
         version="0.1.0",
         summary="Playlists of the exact podcast minutes where a topic is discussed.",
         lifespan=lifespan,
+        docs_url=None,  # api/docs.py serves both pages with our own copies of their files
+        redoc_url=None,
     )
     app.state.llm = llm_gateway
     install_error_handlers(app)
@@ -75,6 +79,7 @@ def create_app(
     for module in (*routers, history, verification, notifications, search, tellmemore, llm):
         app.include_router(module.router)
     app.include_router(metrics.router)
+    app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
     if settings.demo.enabled:
         app.include_router(demo.router)
     # Added innermost first: CORS is outermost so even refusals carry CORS headers.
@@ -86,6 +91,15 @@ def create_app(
         limits={"/opml/import": settings.api.opml_max_bytes},
     )
     app.add_middleware(AccessLog)
+    web_dir = settings.api.web_dir
+    if web_dir is not None and (web_dir / "index.html").is_file():
+        # Outside the rate limit and the access log (a page load is a dozen files), inside
+        # the security headers; API paths pass straight through (api/web_app.py).
+        app.add_middleware(
+            WebApp,
+            directory=web_dir,
+            route_paths=lambda: [getattr(r, "path", "") for r in app.routes],
+        )
     app.add_middleware(SecurityHeaders, hsts=settings.environment == "production")
     app.add_middleware(
         CORSMiddleware,

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field, SecretStr
+
+
+def _repo_web_dist() -> Path | None:
+    """The web app built in this checkout (``web/dist``), when there is one: ``make run`` serves
+    it with no setting; an installed package has none and serves the API alone."""
+    dist = Path(__file__).resolve().parents[2] / "web" / "dist"
+    return dist if (dist / "index.html").is_file() else None
 
 
 class ApiSettings(BaseModel):
@@ -29,6 +38,9 @@ class ApiSettings(BaseModel):
     # The web app's refresh cookie (api/refresh_cookie.py): None decides per request (Secure
     # except plain http to a loopback host outside production); True or False forces it.
     refresh_cookie_secure: bool | None = None
+    # The built web app (its index.html and assets/), served on the API's origin by
+    # api/web_app.py; None serves the API alone (production hosts the app as a static site).
+    web_dir: Path | None = Field(default_factory=_repo_web_dist)
 
 
 class AuthSettings(BaseModel):
