@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up and run Tell Me More locally. `make run` and `make test` call this.
-#   scripts/dev.sh setup        virtualenv + pinned dependencies + local services
+#   scripts/dev.sh setup        virtualenv + pinned dependencies + local services + web app build
 #   scripts/dev.sh run          setup, migrate, start Ray + the Serve apps on :8000, process the demo
 #   scripts/dev.sh test [ARGS]  setup, lint, type-check, pytest (ARGS go to pytest)
 set -euo pipefail
@@ -30,6 +30,21 @@ setup() {
   source .local/services.env
   set +a
   export PATH="$PWD/$VENV/bin:$PATH"
+  web_app
+}
+
+# The web app (web/): its npm packages (again only when the lock changed) and its build in
+# web/dist, which the API serves on its own origin (api/web_app.py).
+web_app() {
+  command -v node >/dev/null && command -v npm >/dev/null || debian_packages nodejs npm
+  local want have=""
+  want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+  [[ -f web/node_modules/.tmm-installed ]] && have=$(cat web/node_modules/.tmm-installed)
+  if [[ $want != "$have" ]]; then
+    (cd web && npm ci --no-audit --no-fund)
+    echo "$want" > web/node_modules/.tmm-installed
+  fi
+  (cd web && npm run build)
 }
 
 debian_packages() {
@@ -80,6 +95,8 @@ case $cmd in
     # pg_dump and pg_restore for the backup tests (they come with a local PostgreSQL server).
     command -v pg_dump >/dev/null || debian_packages postgresql-client
     prometheus_tools
+    # Debian's Chromium for the web app's browser tests (tests/web/; Playwright drives it).
+    debian_packages chromium
     ruff check .
     ruff format --check .
     mypy .
