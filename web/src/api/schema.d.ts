@@ -1158,6 +1158,8 @@ export interface components {
             processed_at?: string | null;
             /** Processing Step */
             processing_step?: string | null;
+            /** @description While processing: the current step and how far it is, e.g. seconds of audio transcribed of the episode's length (done/total/unit null for a step that is not counted; total null while not known). */
+            progress?: components["schemas"]["StepProgressOut"] | null;
             /** Published At */
             published_at: string | null;
             /**
@@ -1947,6 +1949,17 @@ export interface components {
             revoked_reason: string | null;
             /** User Agent */
             user_agent: string | null;
+        };
+        /** StepProgressOut */
+        StepProgressOut: {
+            /** Done */
+            done: number | null;
+            /** Step */
+            step: string;
+            /** Total */
+            total: number | null;
+            /** Unit */
+            unit: string | null;
         };
         /** SubscribedOut */
         SubscribedOut: {

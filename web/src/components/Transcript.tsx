@@ -3,7 +3,7 @@
  * highlighted where the transcript has word timings), a tap on a sentence seeks there, a search
  * inside it, and "copy quote" with a link that opens the player at that second.
  */
-import { memo, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 
 import { api, call } from "../api/client";
 import { episodeLink } from "../format";
@@ -111,15 +111,22 @@ export function Transcript({ episodeId, episodeTitle, podcastTitle, playFrom }: 
     if (follow && currentIndex >= 0) scrollTo(currentIndex);
   }, [follow, currentIndex]);
 
-  const seek = useMemo(
-    () => (index: number) => {
+  // Stable while the audio plays (the player changes a few times a second), so the memoised
+  // sentences do not all re-render with it.
+  const playerRef = useRef(player);
+  playerRef.current = player;
+  const playFromRef = useRef(playFrom);
+  playFromRef.current = playFrom;
+  const seek = useCallback(
+    (index: number) => {
       const s = sentences[index];
       if (!s) return;
       setPicked(index);
-      if (player.item?.episodeId === episodeId) player.seekTo(s.start);
-      else playFrom(s.start);
+      const p = playerRef.current;
+      if (p.item?.episodeId === episodeId) p.seekTo(s.start);
+      else playFromRef.current(s.start);
     },
-    [sentences, player, episodeId, playFrom],
+    [sentences, episodeId],
   );
 
   const nextMatch = () => {

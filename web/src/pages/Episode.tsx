@@ -13,14 +13,26 @@ import { usePlayer } from "../player/PlayerContext";
 const BUSY = new Set(["new", "queued", "processing"]);
 const POLL_MS = 3000;
 
-export function statusText(e: Pick<Schemas["EpisodeOut"], "status" | "processing_step" | "error_message">): string {
+type Progress = NonNullable<Schemas["EpisodeOut"]["progress"]>;
+
+function progressText(p: Progress | null | undefined): string {
+  if (!p || p.done == null) return "";
+  const unit = p.unit ? ` ${p.unit}` : "";
+  return p.total ? ` (${p.done} of ${p.total}${unit}, ${Math.floor((100 * p.done) / p.total)}%)` : ` (${p.done}${unit})`;
+}
+
+export function statusText(
+  e: Pick<Schemas["EpisodeOut"], "status" | "processing_step" | "error_message" | "progress">,
+): string {
   switch (e.status) {
     case "new":
       return "New";
     case "queued":
       return "Queued";
-    case "processing":
-      return e.processing_step ? `Processing: ${e.processing_step}` : "Processing";
+    case "processing": {
+      const step = e.progress?.step ?? e.processing_step;
+      return (step ? `Processing: ${step}` : "Processing") + progressText(e.progress);
+    }
     case "done":
       return "Done";
     case "failed":

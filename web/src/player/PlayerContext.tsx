@@ -69,6 +69,7 @@ export function PlayerProvider({ children }: { children: ReactNode }) {
   const heardRef = useRef(heard);
   const wantPlay = useRef(false);
   const loadedUrl = useRef<string | null>(null);
+  const onLoaded = useRef<(() => void) | null>(null);
   const pendingSeek = useRef<{ to: number; at: number } | null>(null);
   const lastSaved = useRef(0);
   const endTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
@@ -155,11 +156,17 @@ export function PlayerProvider({ children }: { children: ReactNode }) {
       setTime(s.position);
       if (wantPlay.current) audio.play().catch(() => setPlaying(false));
     };
+    // A load still pending (another episode asked for just before) must not seek this one.
+    if (onLoaded.current) audio.removeEventListener("loadedmetadata", onLoaded.current);
+    onLoaded.current = null;
     if (loadedUrl.current !== item.audioUrl) {
       loadedUrl.current = item.audioUrl;
-      audio.src = item.audioUrl;
+      onLoaded.current = go;
       audio.addEventListener("loadedmetadata", go, { once: true });
-      audio.load();
+      audio.src = item.audioUrl;
+    } else if (audio.readyState === 0) {
+      onLoaded.current = go; // same episode, its metadata not loaded yet
+      audio.addEventListener("loadedmetadata", go, { once: true });
     } else {
       go();
     }
