@@ -94,6 +94,13 @@ class SummaryOut(BaseModel):
     chapters: list[ChapterOut]
 
 
+class StepProgressOut(Out):
+    step: str
+    done: int | None
+    total: int | None
+    unit: str | None
+
+
 class EpisodeOut(Out):
     id: UUID
     podcast_id: UUID
@@ -122,6 +129,12 @@ class EpisodeOut(Out):
         "(see error_code/error_message; operators can retry it)."
     )
     processing_step: str | None = None
+    progress: StepProgressOut | None = Field(
+        default=None,
+        description="While processing: the current step and how far it is, e.g. seconds of "
+        "audio transcribed of the episode's length (done/total/unit null for a step that is "
+        "not counted; total null while not known).",
+    )
     error_code: str | None = None
     error_message: str | None = None
     processed_at: datetime | None = None

@@ -157,6 +157,7 @@ class Episode:
     updated_at: datetime
     # Processing: the current step, the last failure, and what made the outputs.
     processing_step: str | None = None
+    processing_progress: dict[str, Any] | None = None  # {done, total, unit} of the step
     error_code: str | None = None
     error_message: str | None = None
     processed_at: datetime | None = None
@@ -169,6 +170,15 @@ class Episode:
     segment_count: int | None = None
     audio_duration_s: float | None = None
     summary: dict[str, Any] | None = None
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """The running step with how far it is (``{"step": "transcribing", "done": 840,
+        "total": 3600, "unit": "seconds"}``); None unless the episode is being processed."""
+        if self.status != "processing" or not self.processing_step:
+            return None
+        return {"step": self.processing_step, "done": None, "total": None, "unit": None,
+                **(self.processing_progress or {})}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from tellmemore.processing.download import (
 )
 from tellmemore.processing.errors import TRANSCRIBER_UNAVAILABLE, ProcessingError
 from tellmemore.processing.ports import Models
+from tellmemore.processing.progress import StepProgress
 from tellmemore.processing.publisher import publisher_transcript
 from tellmemore.settings import Settings
 from tellmemore.storage import ObjectStore, StorageError
@@ -234,43 +235,52 @@ class EpisodeProcessor:
                     downloaded = await download_enclosure(item.enclosure_url, local, self._limits)
                     staged = [await stage_audio(self._objects, str(item.episode_id), downloaded)]
                 await self._step(item.episode_id, "transcribing")
-                return await self._transcribe_file(local)
+                return await self._transcribe_file(local, item.episode_id)
             finally:
                 for key in staged:
                     with contextlib.suppress(ProcessingError):
                         await delete_staged(self._objects, key)
 
-    async def _transcribe_file(self, path: Path) -> Transcript:
-        """Chunks cut at pauses, transcribed concurrently, stitched in time order."""
+    async def _transcribe_file(self, path: Path, episode_id: UUID) -> Transcript:
+        """Chunks cut at pauses, transcribed concurrently, stitched in time order; the status
+        shows the seconds of audio transcribed (chunks are cut as they go, so their number is
+        known only at the end; the length is known from the container at once)."""
         settings = self._settings.models.whisper
+        allow_video = self._settings.models.allow_video
+        info = await asyncio.to_thread(audio.probe, path, allow_video=allow_video)
         chunks: Iterator[audio.AudioChunk] = audio.chunks_at_silences(
             path,
             max_chunk_s=settings.chunk_max_s,
             min_chunk_s=settings.chunk_min_s,
-            allow_video=self._settings.models.allow_video,
+            allow_video=allow_video,
         )
         gate = asyncio.Semaphore(self._settings.processing.transcribe_parallel_chunks)
+        progress = StepProgress(self._pool, episode_id, "transcribing",
+                                total=info.duration_s or None, unit="seconds")  # fmt: skip
 
         async def one(chunk: audio.AudioChunk) -> Transcript:
             try:
-                return await self._transcribe_chunk(chunk)
+                part = await self._transcribe_chunk(chunk)
+                progress.add(chunk.duration_s)
+                return part
             finally:
                 gate.release()
 
         tasks: list[asyncio.Task[Transcript]] = []
-        try:
-            while True:
-                await gate.acquire()
-                chunk = await asyncio.to_thread(next, chunks, None)
-                if chunk is None:
-                    gate.release()
-                    break
-                tasks.append(asyncio.create_task(one(chunk)))
-            parts = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            raise
+        async with progress:
+            try:
+                while True:
+                    await gate.acquire()
+                    chunk = await asyncio.to_thread(next, chunks, None)
+                    if chunk is None:
+                        gate.release()
+                        break
+                    tasks.append(asyncio.create_task(one(chunk)))
+                parts = await asyncio.gather(*tasks)
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                raise
         if not parts:
             raise ProcessingError("no_speech", "The audio is empty.", retryable=False)
         return stitch(parts)

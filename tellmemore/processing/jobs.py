@@ -90,7 +90,8 @@ class EpisodeJobs:
             async with self._pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(
                     "UPDATE episodes e SET status = 'queued', processing_step = NULL, "
-                    "updated_at = now() WHERE e.id = %s AND e.status = ANY(%s) "
+                    "processing_progress = NULL, updated_at = now() "
+                    "WHERE e.id = %s AND e.status = ANY(%s) "
                     f"AND {_WANTED} RETURNING e.id",
                     (episode_id, states, force or not self._verified_interest_only),
                 )

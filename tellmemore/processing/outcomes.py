@@ -37,7 +37,8 @@ async def online_failed(
         "ELSE 'failed' END, "
         f"error_code = CASE WHEN %(final)s AND {HAS_OUTPUTS} THEN NULL ELSE %(code)s END, "
         f"error_message = CASE WHEN %(final)s AND {HAS_OUTPUTS} THEN NULL ELSE %(message)s END, "
-        "processing_step = NULL, updated_at = now() WHERE id = %(id)s".encode(),
+        "processing_step = NULL, processing_progress = NULL, updated_at = now() "
+        "WHERE id = %(id)s".encode(),
         {"final": final, "code": code, "message": message[:2000], "id": episode_id},
     )
 

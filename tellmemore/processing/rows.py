@@ -61,21 +61,36 @@ async def work_item(conn: Conn, episode_id: UUID) -> WorkItem | None:
 async def started(conn: Conn, episode_id: UUID, attempts: int) -> None:
     await conn.execute(
         "UPDATE episodes SET status = 'processing', processing_step = 'starting', "
-        "attempts = %s, updated_at = now() WHERE id = %s",
+        "processing_progress = NULL, attempts = %s, updated_at = now() WHERE id = %s",
         (attempts, episode_id),
     )
 
 
 async def step(conn: Conn, episode_id: UUID, name: str) -> None:
     await conn.execute(
-        "UPDATE episodes SET processing_step = %s, updated_at = now() WHERE id = %s",
+        "UPDATE episodes SET processing_step = %s, processing_progress = NULL, "
+        "updated_at = now() WHERE id = %s",
         (name, episode_id),
+    )
+
+
+async def progress(
+    conn: Conn, episode_id: UUID, step: str, *, done: int, total: int | None, unit: str
+) -> None:
+    """How far step ``step`` is; written only while the episode is still in that step (a late
+    write from a step that ended must not come back). ``updated_at`` is left alone: this is
+    not a change to the episode."""
+    await conn.execute(
+        "UPDATE episodes SET processing_progress = %s WHERE id = %s AND processing_step = %s "
+        "AND status = 'processing'",
+        (Jsonb({"done": done, "total": total, "unit": unit}), episode_id, step),
     )
 
 
 async def done(conn: Conn, episode_id: UUID, out: Outputs) -> None:
     await conn.execute(
-        "UPDATE episodes SET status = 'done', processing_step = NULL, error_code = NULL, "
+        "UPDATE episodes SET status = 'done', processing_step = NULL, "
+        "processing_progress = NULL, error_code = NULL, "
         "error_message = NULL, processed_at = now(), updated_at = now(), transcript_key = %s, "
         "transcript_source = %s, transcript_model = %s, segmenter_model = %s, llm_model = %s, "
         "embedding_model = %s, segment_count = %s, audio_duration_s = %s, summary = %s "
@@ -104,7 +119,7 @@ async def failed(conn: Conn, episode_id: UUID, *, code: str, message: str, final
 async def requeued(conn: Conn, episode_id: UUID) -> None:
     """The job was handed back unfinished: the episode waits in the queue again."""
     await conn.execute(
-        "UPDATE episodes SET status = 'queued', processing_step = NULL, updated_at = now() "
-        "WHERE id = %s AND status = 'processing'",
+        "UPDATE episodes SET status = 'queued', processing_step = NULL, "
+        "processing_progress = NULL, updated_at = now() WHERE id = %s AND status = 'processing'",
         (episode_id,),
     )

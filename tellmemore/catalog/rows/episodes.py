@@ -20,7 +20,8 @@ _COLUMNS = (
     "id, podcast_id, guid, title, description, description_html, link, published_at,"
     " published_raw, duration_s, duration_raw, enclosure_url, enclosure_type, enclosure_length,"
     " image_url, season, episode_number, episode_type, explicit, chapters_url, chapters_type,"
-    " transcripts, status, created_at, updated_at, processing_step, error_code, error_message,"
+    " transcripts, status, created_at, updated_at, processing_step, processing_progress,"
+    " error_code, error_message,"
     " processed_at, transcript_source, transcript_key, transcript_model, segmenter_model,"
     " llm_model, embedding_model, segment_count, audio_duration_s, summary"
 )
