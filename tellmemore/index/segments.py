@@ -30,6 +30,7 @@ from models.types import ModelRef, RetrievalSegment, Summary
 from tellmemore.clock import Clock, utc_now
 from tellmemore.index.sql import sql_string
 from tellmemore.index.writes import (
+    check_schema,
     delete,
     ensure_fts,
     merge,
@@ -42,6 +43,15 @@ log = logging.getLogger(__name__)
 
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
+# Each passage's sentences embedded at index time, in the order search's sentence splitter
+# finds them, so highlighting a hit found by meaning compares stored vectors with the query's
+# instead of embedding sentences while a listener waits. Null where a writer gave none (rows
+# written before the column existed, or a writer that does not embed sentences).
+SENTENCE_VECTORS = "sentence_vectors"
+
+
+def sentence_vectors_field(dimension: int) -> pa.Field:
+    return pa.field(SENTENCE_VECTORS, pa.list_(pa.list_(pa.float32(), dimension)), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ def segments_schema(dimension: int) -> pa.Schema:
             pa.field("transcript_model", pa.string(), nullable=False),
             pa.field("embedding_model", pa.string(), nullable=False),
             pa.field("updated_at", _TIMESTAMP, nullable=False),
+            sentence_vectors_field(dimension),
         ]
     )
 
@@ -112,7 +123,7 @@ class SegmentStore:
             raise ValueError(f"The vector dimension must be positive, not {dimension}.")
         self.dimension = dimension
         self._clock = clock
-        self._segments = open_or_create(db, segments_table, segments_schema(dimension))
+        self._segments = _open_segments(db, segments_table, dimension)
         self._summaries = open_or_create(db, summaries_table, summaries_schema(dimension))
         # Full-text indexes exist from the start: search's BM25 half needs one, and rows added
         # later are searched unindexed until index maintenance folds them in.
@@ -135,9 +146,11 @@ class SegmentStore:
         summary_vector: npt.NDArray[np.floating[Any]] | None,
         *,
         embedding_model: ModelRef,
+        sentence_vectors: Sequence[npt.NDArray[np.floating[Any]] | None] | None = None,
     ) -> None:
-        """Replace the episode's passages with ``segments`` (row i embedded as ``vectors[i]``)
-        and upsert its summary; ``summary=None`` leaves any stored summary as it is.
+        """Replace the episode's passages with ``segments`` (row i embedded as ``vectors[i]``,
+        its sentences as the rows of ``sentence_vectors[i]`` when given) and upsert its
+        summary; ``summary=None`` leaves any stored summary as it is.
 
         The passages are one commit: matching ids are updated, new ones inserted, and the
         episode's other rows deleted, so a reader never sees a half-replaced episode."""
@@ -145,7 +158,9 @@ class SegmentStore:
             raise ValueError("A summary and its vector come together: pass both or neither.")
         _check_segments(episode, segments)
         now = self._clock()
-        passages = self._segment_rows(episode, segments, vectors, embedding_model, now)
+        passages = self._segment_rows(
+            episode, segments, vectors, embedding_model, now, sentence_vectors
+        )
         summary_row = None
         if summary is not None and summary_vector is not None:
             summary_row = self._summary_row(episode, summary, summary_vector, embedding_model, now)
@@ -240,9 +255,11 @@ class SegmentStore:
         vectors: npt.NDArray[np.floating[Any]],
         embedding_model: ModelRef,
         now: datetime,
+        sentence_vectors: Sequence[npt.NDArray[np.floating[Any]] | None] | None,
     ) -> pa.Table:
         matrix = self._check_vectors(vectors, len(segments), "vectors")
         count = len(segments)
+        sentences = self._sentence_column(sentence_vectors, count)
         return pa.table(
             {
                 "id": [s.id for s in segments],
@@ -260,9 +277,34 @@ class SegmentStore:
                 "transcript_model": [s.source.id for s in segments],
                 "embedding_model": [embedding_model.id] * count,
                 "updated_at": pa.array([now] * count, _TIMESTAMP),
+                SENTENCE_VECTORS: sentences,
             },
             schema=segments_schema(self.dimension),
         )
+
+    def _sentence_column(
+        self, given: Sequence[npt.NDArray[np.floating[Any]] | None] | None, count: int
+    ) -> pa.Array:
+        kind = sentence_vectors_field(self.dimension).type
+        if given is None:
+            return pa.nulls(count, kind)
+        if len(given) != count:
+            raise ValueError(f"sentence_vectors has {len(given)} entries for {count} segments.")
+        column: list[list[npt.NDArray[np.float32]] | None] = []
+        for i, rows in enumerate(given):
+            if rows is None:
+                column.append(None)
+                continue
+            matrix = np.asarray(rows, dtype=np.float32)
+            if matrix.ndim != 2 or matrix.shape[1] != self.dimension or not len(matrix):
+                raise ValueError(
+                    f"sentence_vectors[{i}] has shape {matrix.shape}; expected "
+                    f"(sentences, {self.dimension})."
+                )
+            if not np.isfinite(matrix).all():
+                raise ValueError(f"sentence_vectors[{i}] contains NaN or infinite values.")
+            column.append(list(matrix))
+        return pa.array(column, kind)
 
     def _summary_row(
         self,
@@ -293,6 +335,37 @@ class SegmentStore:
             },
             schema=summaries_schema(self.dimension),
         )
+
+
+def _open_segments(db: lancedb.DBConnection, name: str, dimension: int) -> lancedb.table.Table:
+    """The passages table, created with every column; one made before ``sentence_vectors``
+    existed gets it added (null in its rows) instead of being refused."""
+    schema = segments_schema(dimension)
+    try:
+        table = db.open_table(name)
+    except ValueError:
+        return open_or_create(db, name, schema)
+    # The other columns first: a table of another dimension is refused, not given a column.
+    check_schema(name, table.schema, pa.schema([f for f in schema if f.name != SENTENCE_VECTORS]))
+    if SENTENCE_VECTORS not in table.schema.names:
+        retry_on_conflict(
+            functools.partial(_add_sentence_column, table, dimension),
+            what=f"the {SENTENCE_VECTORS} column of {name}",
+        )
+    check_schema(name, table.schema, schema)
+    return table
+
+
+def _add_sentence_column(table: lancedb.table.Table, dimension: int) -> None:
+    refresh(table)
+    if SENTENCE_VECTORS in table.schema.names:
+        return  # another writer added it first
+    try:
+        table.add_columns(sentence_vectors_field(dimension))
+    except (ValueError, RuntimeError, OSError):
+        refresh(table)
+        if SENTENCE_VECTORS not in table.schema.names:
+            raise
 
 
 def _check_segments(episode: EpisodeMeta, segments: Sequence[RetrievalSegment]) -> None:

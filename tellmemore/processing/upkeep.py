@@ -3,7 +3,9 @@
 After each episode: the search cache is invalidated (its answers may now be incomplete), topic
 playlists catch up on the new episode, and due digests go out. On a timer (one replica at a
 time, elected with a PostgreSQL advisory lock so two replicas never compact one table at once):
-index maintenance on the search tables, then the same catch-up.
+index maintenance on the search tables, then the same catch-up; also ``maintenance_settle_s``
+after the replica's last stored episode, so fresh episodes are not searched as unindexed
+fragments until the next interval.
 
 Nothing here may fail an episode: errors are logged and the next run catches up.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -51,8 +54,10 @@ class Upkeep:
         self._sender = sender
         self._tables = tables  # the active index's (Lance table, its text column) pairs
         self._stop = asyncio.Event()
+        self._last_write: float | None = None  # time.monotonic() of the last stored episode
 
     async def episode_done(self, episode_id: UUID) -> None:
+        self._last_write = time.monotonic()
         try:
             for cache in self._caches:
                 await cache.invalidate()
@@ -93,13 +98,23 @@ class Upkeep:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
 
     async def run(self) -> None:
-        """Every ``search.maintenance_interval_s`` until :meth:`stop`."""
+        """Every ``search.maintenance_interval_s``, and once episodes stored here have settled
+        for ``search.maintenance_settle_s``, until :meth:`stop`."""
         interval = self._settings.search.maintenance_interval_s
+        settle = self._settings.search.maintenance_settle_s
+        due = time.monotonic() + interval
         while not self._stop.is_set():
+            wait = min(settle, max(due - time.monotonic(), 0.0))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval)
+                await asyncio.wait_for(self._stop.wait(), wait)
             if self._stop.is_set():
                 break
+            now = time.monotonic()
+            written = self._last_write is not None and now - self._last_write >= settle
+            if now < due and not written:
+                continue
+            self._last_write = None
+            due = now + interval
             try:
                 await self.maintain_indexes()
                 await self.catch_up()

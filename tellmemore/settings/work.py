@@ -139,6 +139,10 @@ class SearchSettings(BaseModel):
     read_consistency_s: float = Field(default=2.0, ge=0)
     # How often a processor replica runs the index maintenance (optimize / build index).
     maintenance_interval_s: float = Field(default=900.0, gt=0)
+    # ...and this long after a replica's last stored episode, so episodes that just landed are
+    # compacted and indexed in seconds: unmaintained, each episode's write is a fragment that
+    # every query scans (246 passages in 25 fragments: 119 ms a vector query, 25 compacted).
+    maintenance_settle_s: float = Field(default=20.0, gt=0)
     # "Tell me more": bounds on the requested length and the diversity trade-off.
     max_playlist_minutes: int = Field(default=240, ge=1)
     mmr_lambda: float = Field(default=0.7, ge=0, le=1)

@@ -15,7 +15,14 @@ import pyarrow as pa
 import pytest
 
 from models.types import Chapter, ModelRef, RetrievalSegment, Summary
-from tellmemore.index import EpisodeMeta, SegmentStore, connect, retry_on_conflict, sql_string
+from tellmemore.index import (
+    EpisodeMeta,
+    SegmentStore,
+    connect,
+    retry_on_conflict,
+    segments_schema,
+    sql_string,
+)
 from tellmemore.settings import LanceSettings, S3Settings
 
 DIM = 32
@@ -365,3 +372,44 @@ def test_published_at_is_stored_in_utc(store: SegmentStore) -> None:
     stored = store.episode_segments(meta.episode_id)[0]["published_at"]
     assert stored == PUBLISHED and stored.utcoffset() == timedelta(0)
     assert stored.astimezone(UTC).hour == 5
+
+
+def test_sentence_vectors_are_stored_with_their_passages(store: SegmentStore) -> None:
+    meta = episode()
+    segments = passages(meta, 3)
+    vectors = unit_vectors(4)
+    sentences: list[npt.NDArray[np.float32] | None] = [unit_vectors(2, seed=1), None, None]
+    sentences[2] = unit_vectors(1, seed=2)
+    store.write_episode(meta, segments, vectors[:-1], summary(), vectors[-1],
+                        embedding_model=EMBEDDER, sentence_vectors=sentences)  # fmt: skip
+    rows = store.episode_segments(meta.episode_id)
+    assert np.allclose(rows[0]["sentence_vectors"], unit_vectors(2, seed=1))
+    assert rows[1]["sentence_vectors"] is None  # a passage without them reads as null
+    assert np.allclose(rows[2]["sentence_vectors"], unit_vectors(1, seed=2))
+
+    write(store, meta, 3)  # rewritten without sentence vectors: none stay from before
+    assert all(r["sentence_vectors"] is None for r in store.episode_segments(meta.episode_id))
+    wrong = [unit_vectors(2, dim=DIM + 1), None, None]
+    with pytest.raises(ValueError, match=r"sentence_vectors\[0\] has shape"):
+        store.write_episode(meta, segments, vectors[:-1], None, None, embedding_model=EMBEDDER,
+                            sentence_vectors=wrong)  # fmt: skip
+    with pytest.raises(ValueError, match="2 entries for 3 segments"):
+        store.write_episode(meta, segments, vectors[:-1], None, None, embedding_model=EMBEDDER,
+                            sentence_vectors=[None, None])  # fmt: skip
+
+
+def test_a_table_from_before_sentence_vectors_gets_the_column(
+    connect_db: Callable[[], lancedb.DBConnection],
+) -> None:
+    db = connect_db()
+    old = pa.schema([f for f in segments_schema(DIM) if f.name != "sentence_vectors"])
+    table = db.create_table("segments", schema=old)
+    meta = episode()
+    rows = SegmentStore(db, DIM)  # adds the column to the old table
+    assert "sentence_vectors" in db.open_table("segments").schema.names
+    write(rows, meta, 2)
+    assert rows.count_segments(meta.episode_id) == 2
+    assert table.name == "segments"
+    SegmentStore(connect_db(), DIM)  # a second opener finds it there
+    with pytest.raises(ValueError, match="vector is fixed_size_list"):
+        SegmentStore(connect_db(), DIM * 2)  # refused before anything is added
