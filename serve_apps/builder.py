@@ -138,6 +138,8 @@ class ProcessorOptions(DeploymentOptions):
 class EmbedderOptions(DeploymentOptions):
     max_batch_size: int = Field(default=32, ge=1, le=1024)
     batch_wait_timeout_s: float = Field(default=0.01, ge=0, le=5)
+    # Search queries: a listener is waiting, so they wait for company far shorter.
+    query_batch_wait_timeout_s: float = Field(default=0.001, ge=0, le=5)
 
 
 class LLMOptions(_Strict):
@@ -187,6 +189,7 @@ def compose(settings: Settings, options: AppOptions) -> Application:
             user_config={
                 "max_batch_size": options.embedder.max_batch_size,
                 "batch_wait_timeout_s": options.embedder.batch_wait_timeout_s,
+                "query_batch_wait_timeout_s": options.embedder.query_batch_wait_timeout_s,
             },
         )
         .bind(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ from ray.serve.handle import DeploymentHandle
 
 from models.settings import EmbedderSettings
 from models.types import Embeddings
-from tellmemore.search import Vectors
+from tellmemore.search import Vectors, timing
 
 
 class DeploymentTextEmbedder:
@@ -27,7 +28,17 @@ class DeploymentTextEmbedder:
     async def embed_queries(
         self, texts: Sequence[str], space: EmbedderSettings | None = None
     ) -> Vectors:
-        result: Embeddings = await self._handle.embed_queries.remote(list(texts), space)
+        """The query vectors; the request's stage times get the replica's batch wait and
+        model time, and the handle's own share (routing, serialisation) as the rest."""
+        began = time.perf_counter()
+        result: Embeddings
+        replica: dict[str, float]
+        result, replica = await self._handle.embed_queries_timed.remote(list(texts), space)
+        took = time.perf_counter() - began
+        inside = replica["batch_wait"] + replica["model"]
+        timing.record("embed_batch_wait", replica["batch_wait"])
+        timing.record("embed_model", replica["model"])
+        timing.record("embed_handle", took - inside)
         self._model_id = result.model.id
         return result.vectors
 

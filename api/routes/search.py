@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel
 
 from api.deps import ServicesDep
 from api.schemas import ERROR_RESPONSES
@@ -23,13 +24,39 @@ from api.viewer import Viewer
 from tellmemore.catalog import Viewer as CatalogViewer
 from tellmemore.catalog.rows import episodes as episode_rows
 from tellmemore.errors import CatalogError, ErrorKind
-from tellmemore.search import Highlight, SearchFilters, SearchMode, SegmentHit, marked_html
+from tellmemore.search import (
+    Highlight,
+    SearchFilters,
+    SearchMode,
+    SegmentHit,
+    marked_html,
+    timing,
+)
 from tellmemore.wiring import Services
 
 router = APIRouter(tags=["search"])
 
 _COMMON = {"q", "mode", "limit", "podcast_id", "published_after", "published_before"}
 _SEGMENT_PARAMS = _COMMON | {"min_duration_s", "max_duration_s"}
+
+
+async def _start_timing() -> None:
+    """Opens the request's stage times (the first dependency, so they cover the others)."""
+    timing.start()
+
+
+_TIMED = Depends(_start_timing)
+
+
+def timed_json(results: BaseModel) -> Response:
+    """``results`` as the JSON response, serialised here (timed as ``serialise``) with the
+    request's stage times in a ``Server-Timing`` header: where a search's time went, as the
+    server measured it."""
+    with timing.stage("serialise"):
+        body = results.model_dump_json()
+    times = timing.current()
+    headers = {"server-timing": times.header()} if times is not None else None
+    return Response(content=body, media_type="application/json", headers=headers)
 
 
 def only_params(allowed: set[str]) -> Any:
@@ -102,7 +129,8 @@ async def for_viewer(
 ) -> SearchFilters:
     """``filters`` that also leave out the private podcasts ``viewer`` does not subscribe to:
     their passages, episodes and audio URLs are found by their subscribers only."""
-    hidden = await services.catalog.hidden_podcasts(viewer)
+    with timing.stage("visibility"):
+        hidden = await services.catalog.hidden_podcasts(viewer)
     return replace(filters, exclude_podcast_ids=hidden) if hidden else filters
 
 
@@ -112,8 +140,9 @@ def highlight_out(h: Highlight) -> HighlightOut:
 
 async def audio_urls(services: Services, episode_ids: Iterable[str]) -> dict[str, str]:
     ids = sorted({UUID(e) for e in episode_ids})
-    async with services.pool.connection() as conn:
-        found = await episode_rows.enclosures(conn, ids)
+    with timing.stage("audio_urls"):
+        async with services.pool.connection() as conn:
+            found = await episode_rows.enclosures(conn, ids)
     return {str(k): v for k, v in found.items()}
 
 
@@ -156,7 +185,7 @@ def segment_out(hit: SegmentHit, audio: dict[str, str]) -> SegmentHitOut:
     description="Hybrid search (semantic + full-text, fused by reciprocal rank) over every "
     "processed episode's transcript passages. Each result carries the passage's times, the "
     "matching sentences marked, and `deep_link_s`/`audio_url` to start listening there.",
-    dependencies=[only_params(_SEGMENT_PARAMS)],
+    dependencies=[_TIMED, only_params(_SEGMENT_PARAMS)],
 )
 async def search_segments(
     services: ServicesDep,
@@ -169,16 +198,20 @@ async def search_segments(
     published_before: Before = None,
     min_duration_s: Annotated[float | None, Query(ge=0, le=86_400)] = None,
     max_duration_s: Annotated[float | None, Query(gt=0, le=86_400)] = None,
-) -> SegmentResults:
+) -> Response:
     filters = filters_of(
         podcast_ids, published_after, published_before, min_duration_s, max_duration_s
     )
     filters = await for_viewer(services, viewer, filters)
     hits = await services.search.segments(q, filters=filters, mode=mode, limit=limit)
     audio = await audio_urls(services, (h.episode_id for h in hits))
-    return SegmentResults(
-        query=" ".join(q.split()), mode=mode.value, results=[segment_out(h, audio) for h in hits]
-    )
+    with timing.stage("serialise"):
+        results = SegmentResults(
+            query=" ".join(q.split()),
+            mode=mode.value,
+            results=[segment_out(h, audio) for h in hits],
+        )
+    return timed_json(results)
 
 
 @router.get(
@@ -186,7 +219,7 @@ async def search_segments(
     response_model=EpisodeResults,
     responses=ERROR_RESPONSES,
     summary="Find episodes about a topic (by their summaries)",
-    dependencies=[only_params(_COMMON)],
+    dependencies=[_TIMED, only_params(_COMMON)],
 )
 async def search_episodes(
     services: ServicesDep,
@@ -197,12 +230,12 @@ async def search_episodes(
     podcast_ids: Podcasts = None,
     published_after: After = None,
     published_before: Before = None,
-) -> EpisodeResults:
+) -> Response:
     filters = await for_viewer(
         services, viewer, filters_of(podcast_ids, published_after, published_before)
     )
     hits = await services.search.episodes(q, filters=filters, mode=mode, limit=limit)
-    return EpisodeResults(
+    results = EpisodeResults(
         query=" ".join(q.split()),
         mode=mode.value,
         results=[
@@ -222,6 +255,7 @@ async def search_episodes(
             for h in hits
         ],
     )
+    return timed_json(results)
 
 
 @router.get(
@@ -229,7 +263,10 @@ async def search_episodes(
     response_model=SegmentResults,
     responses=ERROR_RESPONSES,
     summary="More like this passage, from other episodes",
-    dependencies=[only_params({"limit", "podcast_id", "published_after", "published_before"})],
+    dependencies=[
+        _TIMED,
+        only_params({"limit", "podcast_id", "published_after", "published_before"}),
+    ],
 )
 async def more_like_segment(
     segment_id: Annotated[str, Path(max_length=200)],
@@ -239,7 +276,7 @@ async def more_like_segment(
     podcast_ids: Podcasts = None,
     published_after: After = None,
     published_before: Before = None,
-) -> SegmentResults:
+) -> Response:
     filters = await for_viewer(
         services, viewer, filters_of(podcast_ids, published_after, published_before)
     )
@@ -251,6 +288,8 @@ async def more_like_segment(
             )
     hits = await services.search.more_like(segment_id, filters=filters, limit=limit)
     audio = await audio_urls(services, (h.episode_id for h in hits))
-    return SegmentResults(
-        query=segment_id, mode="similar", results=[segment_out(h, audio) for h in hits]
+    return timed_json(
+        SegmentResults(
+            query=segment_id, mode="similar", results=[segment_out(h, audio) for h in hits]
+        )
     )

@@ -50,6 +50,7 @@ from tellmemore.processing.errors import TRANSCRIBER_UNAVAILABLE, ProcessingErro
 from tellmemore.processing.ports import Models
 from tellmemore.processing.progress import StepProgress
 from tellmemore.processing.publisher import publisher_transcript
+from tellmemore.search import by_passage, passage_sentences
 from tellmemore.settings import Settings
 from tellmemore.storage import ObjectStore, StorageError
 
@@ -159,10 +160,13 @@ class EpisodeProcessor:
         for _ in range(_SWITCHES):
             await self._step(episode_id, "embedding")
             index = await self._tables.active.current()
-            embedded = await self._models.embed(
-                [*(s.text for s in segments), summary.summary], index.embedder
-            )
-            vectors = embedded.vectors
+            # The passages' sentences too: search highlights a hit found by meaning with
+            # them, rather than embedding sentences while a listener waits.
+            texts = [s.text for s in segments]
+            flat, counts = passage_sentences(texts)
+            embedded = await self._models.embed([*texts, summary.summary, *flat], index.embedder)
+            vectors = embedded.vectors[: len(texts) + 1]
+            sentence_vectors = by_passage(embedded.vectors[len(texts) + 1 :], counts)
             await self._step(episode_id, "storing")
             store = await self._tables.store_for_write(index, embedded.dimension, embedded.model.id)
             await asyncio.to_thread(
@@ -173,6 +177,7 @@ class EpisodeProcessor:
                 summary,
                 vectors[-1],
                 embedding_model=embedded.model,
+                sentence_vectors=sentence_vectors,
             )
             outputs = rows.Outputs(
                 transcript_key=key,

@@ -32,6 +32,7 @@ from models.types import ModelRef, RetrievalSegment, Summary, Transcript, Transc
 from tellmemore.index import EpisodeMeta, SegmentStore
 from tellmemore.processing import Embed, transcript_key
 from tellmemore.research.metrics import EvalEpisode, EvalSet, entity_id, segment_id
+from tellmemore.search import by_passage, passage_sentences
 from tellmemore.storage import ObjectStore
 
 _SEGMENTER = ModelRef("segmenter", "corpus-passages", "1")
@@ -154,8 +155,14 @@ async def store_eval_passages(eval_set: EvalSet, store: SegmentStore, embed: Emb
                 for p in episode.passages
             ]
             summary = _summary(episode)
-            embedded = await embed([*(s.text for s in segments), summary.summary])
-            vectors = np.asarray(embedded.vectors, dtype=np.float32)
+            # With the passages' sentences, as processing stores them (search highlights with them).
+            texts = [s.text for s in segments]
+            flat, counts = passage_sentences(texts)
+            embedded = await embed([*texts, summary.summary, *flat])
+            vectors = np.asarray(embedded.vectors, dtype=np.float32)[: len(texts) + 1]
+            sentence_vectors = by_passage(
+                np.asarray(embedded.vectors[len(texts) + 1 :], dtype=np.float32), counts
+            )
             meta = EpisodeMeta(
                 episode_id=episode_uuid,
                 podcast_id=str(entity_id(podcast.id)),
@@ -171,6 +178,7 @@ async def store_eval_passages(eval_set: EvalSet, store: SegmentStore, embed: Emb
                 summary,
                 vectors[-1],
                 embedding_model=embedded.model,
+                sentence_vectors=sentence_vectors,
             )
             segments_written += len(segments)
     return segments_written

@@ -8,6 +8,7 @@ from tellmemore.search.fusion import (
     relative_score_fusion,
 )
 from tellmemore.search.highlight import highlight, marked_html, query_terms, sentences
+from tellmemore.search.highlighter import by_passage, passage_sentences
 from tellmemore.search.planner import HeardRanges, Plan, TopicPlanner, covered_fraction
 from tellmemore.search.ports import NoTextEmbedder, TextEmbedder, Vectors
 from tellmemore.search.service import CATALOG_CACHE, SEARCH_CACHE, SearchService
@@ -29,10 +30,12 @@ __all__ = [
     "TextEmbedder",
     "TopicPlanner",
     "Vectors",
+    "by_passage",
     "covered_fraction",
     "highlight",
     "marked_html",
     "maximal_marginal_relevance",
+    "passage_sentences",
     "query_terms",
     "reciprocal_rank_fusion",
     "relative_score_fusion",

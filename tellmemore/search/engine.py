@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -33,17 +34,18 @@ from tellmemore.index import (
 )
 from tellmemore.index import IndexView as _View
 from tellmemore.metrics import VECTOR_SEARCH_SECONDS, timed
+from tellmemore.search import timing
 from tellmemore.search.checks import clean_limit, clean_query
 from tellmemore.search.filters import where_clause
 from tellmemore.search.fusion import reciprocal_rank_fusion, relative_score_fusion
-from tellmemore.search.highlight import highlight, query_terms, sentences
+from tellmemore.search.highlight import query_terms
+from tellmemore.search.highlighter import highlight_page
 from tellmemore.search.hits import (
     SEGMENT_COLUMNS,
     SUMMARY_COLUMNS,
     Ranked,
     cosine,
     segment_hit,
-    shares_term,
 )
 from tellmemore.search.ports import TextEmbedder, Vectors
 from tellmemore.search.types import NO_FILTERS, EpisodeHit, SearchFilters, SearchMode, SegmentHit
@@ -72,12 +74,16 @@ class SearchEngine:
         self._settings = settings
         self._index = index or FixedIndex(index_for(EmbedderSettings()))
         self._tables = IndexTables(db, read_consistency_s=settings.read_consistency_s)
+        # Searches computed, by kind ("segments", "episodes", "more_like"): what a cache or
+        # coalescing in front of the engine saves shows here (and in the tests).
+        self.computed: Counter[str] = Counter()
 
     async def _view(self) -> _View:
         return self._tables.view(await self._index.current())
 
     async def _embed_query(self, view: _View, text: str) -> Vectors:
-        vectors = await self._embedder.embed_queries([text], view.space)
+        with timing.stage("embed"):
+            vectors = await self._embedder.embed_queries([text], view.space)
         return np.asarray(vectors[0], dtype=np.float32)
 
     def clean_query(self, query: str) -> str:
@@ -101,6 +107,7 @@ class SearchEngine:
     ) -> list[SegmentHit]:
         """The best ``limit`` passages for ``query``; ``candidates`` per retriever before
         fusion (more for re-ranking callers such as "tell me more")."""
+        self.computed["segments"] += 1
         text = self.clean_query(query)
         size = self.clean_limit(limit) if candidates is None else max(limit or 0, 1)
         pool = max(candidates or self._settings.candidates, size)
@@ -110,20 +117,23 @@ class SearchEngine:
         semantic = fulltext = Ranked([], {})
         if mode is not SearchMode.FULLTEXT:
             query_vector = await self._embed_query(view, text)
-        if mode is SearchMode.HYBRID:
-            semantic, fulltext = await asyncio.gather(
-                asyncio.to_thread(self._vector_segments, view, query_vector, where, pool),
-                asyncio.to_thread(self._fulltext_segments, view, text, where, pool),
-            )
-        elif mode is SearchMode.SEMANTIC:
-            semantic = await asyncio.to_thread(
-                self._vector_segments, view, query_vector, where, pool
-            )
-        else:
-            fulltext = await asyncio.to_thread(self._fulltext_segments, view, text, where, pool)
-        hits = self._fuse_segments(semantic, fulltext, size, query_vector)
+        with timing.stage("retrieve"):
+            if mode is SearchMode.HYBRID:
+                semantic, fulltext = await asyncio.gather(
+                    asyncio.to_thread(self._vector_segments, view, query_vector, where, pool),
+                    asyncio.to_thread(self._fulltext_segments, view, text, where, pool),
+                )
+            elif mode is SearchMode.SEMANTIC:
+                semantic = await asyncio.to_thread(
+                    self._vector_segments, view, query_vector, where, pool
+                )
+            else:
+                fulltext = await asyncio.to_thread(self._fulltext_segments, view, text, where, pool)
+        with timing.stage("fusion"):
+            hits = self._fuse_segments(semantic, fulltext, size, query_vector)
         if with_highlights and hits:
-            hits = await self._highlight(view, text, hits, query_vector)
+            with timing.stage("highlight"):
+                hits = await self._highlight(view, text, hits, query_vector)
         if not with_vectors:
             hits = [replace(h, vector=None) for h in hits]
         return hits
@@ -157,6 +167,7 @@ class SearchEngine:
     ) -> list[SegmentHit]:
         """Passages nearest to a given passage, from other episodes first-class: the passage's
         own neighbours in its episode say the same thing and are left out."""
+        self.computed["more_like"] += 1
         size = self.clean_limit(limit)
         view = await self._view()
         found = await asyncio.to_thread(self._segment_hits, view, [segment_id])
@@ -195,6 +206,7 @@ class SearchEngine:
         limit: int | None = None,
     ) -> list[EpisodeHit]:
         """Episodes whose summary (and topics) match: "episodes about ..."."""
+        self.computed["episodes"] += 1
         text = self.clean_query(query)
         size = self.clean_limit(limit)
         pool = max(self._settings.candidates, size)
@@ -273,7 +285,7 @@ class SearchEngine:
             )
         if where:
             query = query.where(where, prefilter=True)
-        with _timed(key, "vector"):
+        with _timed(key, "vector"), timing.stage("vector"):
             rows = query.select([*columns, "_distance"]).limit(k).to_arrow().to_pylist()
         for row in rows:
             row["_similarity"] = 1.0 - float(row.pop("_distance"))
@@ -295,7 +307,7 @@ class SearchEngine:
         query = table.search(MatchQuery(text, column), query_type="fts")  # type: ignore[call-arg]
         if where:
             query = query.where(where, prefilter=True)
-        with _timed(key, "fts"):
+        with _timed(key, "fts"), timing.stage("fts"):
             rows = query.select([*columns, "_score"]).limit(k).to_arrow().to_pylist()
         return Ranked([r[key] for r in rows], {r[key]: r for r in rows})
 
@@ -363,37 +375,6 @@ class SearchEngine:
     async def _highlight(
         self, view: _View, text: str, hits: list[SegmentHit], query_vector: Vectors | None
     ) -> list[SegmentHit]:
-        """Mark the query's words; a hit sharing no word with the query (found by meaning)
-        gets its most similar sentence marked instead, scored with one batched embedding call
-        for all such hits."""
-        terms = query_terms(text)
-        semantic_only = [
-            i
-            for i, h in enumerate(hits)
-            if query_vector is not None and not shares_term(h.text, terms)
-        ]
-        scores: dict[int, list[float]] = {}
-        if semantic_only:
-            split = {i: [hits[i].text[s.start : s.end] for s in sentences(hits[i].text)]
-                     for i in semantic_only}  # fmt: skip
-            flat = [sentence for i in semantic_only for sentence in split[i]]
-            vectors = await self._embedder.embed_passages(flat, view.space)
-            sims = vectors @ np.asarray(query_vector, dtype=np.float32)
-            position = 0
-            for i in semantic_only:
-                count = len(split[i])
-                scores[i] = [float(x) for x in sims[position : position + count]]
-                position += count
-        return [
-            replace(
-                hit,
-                highlight=highlight(
-                    hit.text,
-                    text,
-                    start_s=hit.start_s,
-                    end_s=hit.end_s,
-                    sentence_scores=scores.get(i),
-                ),
-            )
-            for i, hit in enumerate(hits)
-        ]
+        """Mark the query's words; a hit found by meaning gets its most similar sentence by
+        the sentence vectors stored with it (``highlighter.py``): no model call here."""
+        return await asyncio.to_thread(highlight_page, view.segments, text, hits, query_vector)

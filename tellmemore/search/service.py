@@ -2,16 +2,20 @@
 
 Hits are cached without their vectors (those are for re-ranking callers, which bypass the
 cache). The ``search`` cache is invalidated when an episode's passages land or change.
+Identical concurrent requests share one lookup and computation (``coalesce.py``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tellmemore.metrics import SEARCH_SECONDS
+from tellmemore.search import timing
+from tellmemore.search.coalesce import SingleFlight
 from tellmemore.search.engine import SearchEngine
 from tellmemore.search.types import (
     NO_FILTERS,
@@ -25,12 +29,29 @@ from tellmemore.storage import ResultCache
 
 SEARCH_CACHE = "search"
 CATALOG_CACHE = "catalog"
+T = TypeVar("T")
 
 
 class SearchService:
     def __init__(self, engine: SearchEngine, cache: ResultCache) -> None:
         self.engine = engine
         self.cache = cache
+        self._flights = SingleFlight()
+
+    async def _cached(
+        self,
+        request: dict[str, Any],
+        compute: Callable[[], Awaitable[T]],
+        encode: Callable[[T], Any],
+        decode: Callable[[Any], T],
+    ) -> T:
+        """The cached answer, else one computation shared by every identical request now."""
+
+        def lookup() -> Awaitable[T]:
+            return self.cache.get_or_compute(request, compute, encode=encode, decode=decode)
+
+        with timing.stage("search"):
+            return await self._flights.run(self.cache.key(request), lookup)
 
     async def segments(
         self,
@@ -51,9 +72,9 @@ class SearchService:
 
         request = {"kind": "segments", "q": text.lower(), "mode": mode.value, "limit": size,
                    "filters": asdict(filters)}  # fmt: skip
-        return await self.cache.get_or_compute(
-            request, compute, encode=lambda hits: [_encode(h) for h in hits],
-            decode=lambda rows: [_segment(r) for r in rows],
+        return await self._cached(
+            request, compute, lambda hits: [_encode(h) for h in hits],
+            lambda rows: [_segment(r) for r in rows],
         )  # fmt: skip
 
     async def episodes(
@@ -75,9 +96,9 @@ class SearchService:
 
         request = {"kind": "episodes", "q": text.lower(), "mode": mode.value, "limit": size,
                    "filters": asdict(filters)}  # fmt: skip
-        return await self.cache.get_or_compute(
-            request, compute, encode=lambda hits: [_encode(h) for h in hits],
-            decode=lambda rows: [_episode(r) for r in rows],
+        return await self._cached(
+            request, compute, lambda hits: [_encode(h) for h in hits],
+            lambda rows: [_episode(r) for r in rows],
         )  # fmt: skip
 
     async def more_like(
@@ -90,9 +111,9 @@ class SearchService:
 
         request = {"kind": "more_like", "segment": segment_id, "limit": size,
                    "filters": asdict(filters)}  # fmt: skip
-        return await self.cache.get_or_compute(
-            request, compute, encode=lambda hits: [_encode(h) for h in hits],
-            decode=lambda rows: [_segment(r) for r in rows],
+        return await self._cached(
+            request, compute, lambda hits: [_encode(h) for h in hits],
+            lambda rows: [_segment(r) for r in rows],
         )  # fmt: skip
 
     async def invalidate(self) -> None:

@@ -28,6 +28,7 @@ from uuid import UUID
 import numpy as np
 import psycopg
 import pytest
+import redis.asyncio as aioredis
 from aiosmtpd.controller import Controller
 from httpx import AsyncClient
 
@@ -45,9 +46,19 @@ from tellmemore.research import (
     recall_at_k,
     segment_id,
 )
-from tellmemore.search import SearchEngine, SearchMode
+from tellmemore.search import (
+    SEARCH_CACHE,
+    SearchEngine,
+    SearchFilters,
+    SearchMode,
+    SearchService,
+    query_terms,
+    sentences,
+)
+from tellmemore.search.hits import shares_term
+from tellmemore.search.timing import parse_header
 from tellmemore.settings import EmailSettings, RedisSettings, SearchSettings, Settings
-from tellmemore.storage import make_pool
+from tellmemore.storage import ResultCache, make_pool
 from tests.conftest import bearer, make_settings, register, serve
 from tests.support.http_server import LoopbackHTTPServer
 
@@ -574,3 +585,71 @@ def test_vector_index_is_built_above_the_threshold_and_rebuilt_when_stale(
     probe: Any = table.search(rows(0, 1)["vector"][0].as_py())
     probe = probe.distance_type("cosine").limit(5)
     assert len(probe.to_list()) == 5
+
+
+# ---- latency work (issue 21): stored sentence vectors, timings, single flight -------------
+
+
+class CountingEmbedder(LocalTextEmbedder):
+    """The real in-process model, counting the texts it embeds as passages."""
+
+    passages_embedded = 0
+
+    async def embed_passages(self, texts: Any, space: Any = None) -> Any:
+        self.passages_embedded += len(texts)
+        return await super().embed_passages(texts, space)
+
+
+async def test_meaning_hits_are_highlighted_from_stored_sentence_vectors(world: World) -> None:
+    embedder = CountingEmbedder(world.settings.models.embedder)
+    engine = SearchEngine(connect(world.settings.lance, world.settings.s3), embedder,
+                          world.settings.search)  # fmt: skip
+    query = "why do I keep waking up at night"
+    hits = await engine.search_segments(query, mode=SearchMode.SEMANTIC, limit=10)
+    assert embedder.passages_embedded == 0  # no sentence is embedded while a listener waits
+    terms = query_terms(query)
+    by_meaning = [h for h in hits if not shares_term(h.text, terms)]
+    assert by_meaning, "the query should find passages that share none of its words"
+    query_vector = world.embedder.embed_queries([query]).vectors[0]
+    for hit in by_meaning:
+        parts = [hit.text[s.start : s.end] for s in sentences(hit.text)]
+        similarity = world.embedder.embed_passages(parts).vectors @ query_vector
+        best = parts[int(np.argmax(similarity))]
+        assert hit.highlight is not None and best in hit.highlight.snippet
+
+
+async def test_search_responses_say_where_their_time_went(world: World) -> None:
+    response = await world.http.get("/search", params={"q": "sourdough starter", "limit": 3})
+    assert response.status_code == 200, response.text
+    stages = parse_header(response.headers["server-timing"])
+    expected = {"visibility", "search", "embed", "retrieve", "vector", "fts", "fusion",
+                "highlight", "audio_urls", "serialise", "app"}  # fmt: skip
+    assert expected <= set(stages)
+    assert stages["app"] >= stages["search"] >= stages["retrieve"]
+    assert response.json()["results"]  # the response itself is unchanged by the timing
+
+
+async def test_identical_concurrent_searches_are_computed_once(world: World) -> None:
+    engine = _engine(world)
+    client = aioredis.from_url(world.settings.redis.url)
+    prefix = f"{world.settings.redis.key_prefix}flight-{uuid.uuid4().hex[:6]}:"
+    service = SearchService(engine, ResultCache(client, SEARCH_CACHE, ttl_s=60, key_prefix=prefix))
+    query = "how honey bees find their way back to the hive"
+    try:
+        answers = await asyncio.gather(*(service.segments(query, limit=5) for _ in range(20)))
+        assert engine.computed["segments"] == 1
+        assert all(a == answers[0] for a in answers) and answers[0]
+
+        # A viewer who may not see a podcast gets a computation of their own, shared with
+        # the others who see what they see; the earlier answer now comes from the cache.
+        hidden = answers[0][0].podcast_id
+        narrower = SearchFilters(exclude_podcast_ids=(hidden,))
+        mixed = await asyncio.gather(
+            *(service.segments(query, filters=narrower, limit=5) for _ in range(10)),
+            *(service.segments(query, limit=5) for _ in range(10)),
+        )
+        assert engine.computed["segments"] == 2
+        assert all(hit.podcast_id != hidden for answer in mixed[:10] for hit in answer)
+        assert all(answer == answers[0] for answer in mixed[10:])
+    finally:
+        await client.aclose()
