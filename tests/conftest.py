@@ -45,13 +45,15 @@ from tellmemore.settings import (
 from tellmemore.storage import ObjectStore, make_s3_client, migrate
 from tests.support.apple import FakeApple
 from tests.support.http_server import LoopbackHTTPServer
+from tests.support.stack import online, online_settings, uses_online  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tier markers follow the folder: tests/unit -> unit, tests/storage -> storage, ..."""
+    """Tier markers follow the folder: tests/unit -> unit, tests/storage -> storage, ...; the
+    tests on the shared Serve stack (tests/support/stack.py) go last."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
         if parts and parts[0] in (
@@ -62,8 +64,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             "serve",
             "research",
             "cluster",
+            "web",
         ):
             item.add_marker(getattr(pytest.mark, parts[0]))
+    # The shared Serve stack's processors take any queued job: its tests run last, together.
+    late = [item for item in items if uses_online(item)]
+    items[:] = [item for item in items if not uses_online(item)] + late
 
 
 @pytest.fixture(scope="session")
