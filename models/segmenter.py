@@ -1,4 +1,10 @@
-"""Cut a transcript into 45-120 s retrieval passages made of whole sentences.
+"""Cut a transcript into retrieval passages of whole sentences, where its topic changes.
+
+A tell-me-more item plays a passage from its start to its end, so a passage should be about one
+thing: given a vector per sentence (:func:`sentence_texts`, embedded by the caller in one
+batch), passages are cut where the topic shifts (:mod:`models.topic_tiling`: TextTiling depth
+over sentence embeddings, long pauses and publisher chapters as hints), each 20-120 s. Without
+vectors they are cut by length alone, 45-120 s (the first version's rules).
 
 Search hits should start and end where a person would, so passages are cut only between
 sentences; a sentence too long for one passage is split between words instead. Word timings
@@ -16,11 +22,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from models.types import ModelRef, RetrievalSegment, Transcript
+import numpy as np
+
+from models.topic_tiling import TilingParams, choose_cuts, gap_scores
+from models.types import Embeddings, ModelRef, RetrievalSegment, Transcript
 
 TARGET_CHARS = 1000
 MAX_CHARS = 1600
 MIN_CHARS = 600
+TOPIC_MIN_S = 20.0  # a passage shorter than this says too little to be found or played alone
+TOPIC_MIN_CHARS = 300  # about 20 s of speech, for untimed transcripts
+TOPIC_WINDOW_S = 30.0  # how much speech each side of a gap is compared (dev set: 20-50 s)
+TOPIC_WINDOW_CHARS = 450
+SENTENCE_BATCH = 256  # sentences per embedding call: a 3-hour episode's are never one request
 _TAIL_SLACK = 1.25
 _ABBREVIATIONS = frozenset(
     {"mr.", "mrs.", "ms.", "dr.", "prof.", "sr.", "jr.", "st.", "mt.", "vs.", "etc."}
@@ -54,48 +68,118 @@ class _Piece:
 
 
 def segmenter_model(
-    *, min_s: float = 45.0, target_s: float = 75.0, max_s: float = 120.0
+    *,
+    min_s: float | None = None,
+    target_s: float = 75.0,
+    max_s: float = 120.0,
+    embedding: ModelRef | None = None,
 ) -> ModelRef:
-    """The segmenter's identity: its rules' version and bounds (outputs change with either)."""
+    """The segmenter's identity: its rules' version, bounds and (cutting by topic) the
+    embedding model whose sentence vectors it compared: outputs change with any of them."""
+    if embedding is None:
+        low = 45.0 if min_s is None else min_s
+        return ModelRef(kind="segmenter", name="sentence-window",
+                        version=f"1-{low:g}-{target_s:g}-{max_s:g}")  # fmt: skip
+    low = TOPIC_MIN_S if min_s is None else min_s
     return ModelRef(
-        kind="segmenter", name="sentence-window", version=f"1-{min_s:g}-{target_s:g}-{max_s:g}"
+        kind="segmenter",
+        name="topic-tiling",
+        version=f"2-{low:g}-{max_s:g}-{embedding.name}@{embedding.version[:12]}",
     )
+
+
+def sentence_texts(transcript: Transcript) -> list[str]:
+    """The sentences :func:`segment_transcript` compares, in order: embed them (one batch per
+    episode) and pass the vectors as ``sentence_vectors``."""
+    pieces = _pieces(transcript)
+    timed = any(p.end_s > 0 for p in pieces)
+    return [unit.text for unit, _ in _sentences(pieces, cut_every_piece=not timed)]
+
+
+def sentence_batches(texts: Sequence[str]) -> list[list[str]]:
+    """``texts`` in order, in calls of at most :data:`SENTENCE_BATCH`."""
+    return [list(texts[i : i + SENTENCE_BATCH]) for i in range(0, len(texts), SENTENCE_BATCH)]
+
+
+def join_embeddings(parts: Sequence[Embeddings]) -> Embeddings:
+    """The batches' vectors as one :class:`Embeddings` (all from one model)."""
+    if not parts:
+        raise ValueError("No embeddings to join.")
+    vectors = np.concatenate([np.asarray(p.vectors, dtype=np.float32) for p in parts])
+    return Embeddings(vectors, parts[0].dimension, parts[0].model)
+
+
+def embed_sentences(
+    embed: Callable[[list[str]], Embeddings], transcript: Transcript
+) -> Embeddings | None:
+    """The transcript's sentence vectors from ``embed``, batched; None when it has none."""
+    batches = sentence_batches(sentence_texts(transcript))
+    return join_embeddings([embed(b) for b in batches]) if batches else None
 
 
 def segment_transcript(
     transcript: Transcript,
     episode_id: str,
     *,
-    min_s: float = 45.0,
+    sentence_vectors: Embeddings | None = None,
+    chapters: Sequence[float] = (),
+    min_s: float | None = None,
     target_s: float = 75.0,
     max_s: float = 120.0,
 ) -> list[RetrievalSegment]:
-    """Greedy passages of whole sentences, each reaching ``target_s`` and at most ``max_s``.
+    """Passages of whole sentences, at most ``max_s`` long.
 
-    A trailing passage shorter than ``min_s`` joins the one before while the join stays within
-    ``max_s * 1.25``. A sentence longer than ``max_s`` is split between words.
+    With ``sentence_vectors`` (one row per :func:`sentence_texts` entry) passages end where
+    the topic changes (``chapters``, start times in seconds, count as strong hints) and last at
+    least ``min_s`` (default 20 s) wherever the transcript allows. Without, they are greedy
+    runs reaching ``target_s`` and a trailing passage shorter than ``min_s`` (default 45 s)
+    joins the one before while the join stays within ``max_s * 1.25``. A sentence longer than
+    ``max_s`` is split between words.
     """
-    if not 0 < min_s <= target_s <= max_s:
+    low = (45.0 if sentence_vectors is None else TOPIC_MIN_S) if min_s is None else min_s
+    if not 0 < low <= target_s <= max_s:
         raise ValueError("segmenter bounds must satisfy 0 < min_s <= target_s <= max_s")
     pieces = _pieces(transcript)
     timed = any(p.end_s > 0 for p in pieces)
     if timed:
         measure: Callable[[Sequence[_Unit]], float] = _duration
-        limits = (min_s, target_s, max_s)
+        limits = (low, target_s, max_s)
     else:
         measure = _length
         limits = (MIN_CHARS, TARGET_CHARS, MAX_CHARS)
+    sentences = _sentences(pieces, cut_every_piece=not timed)
     units: list[_Unit] = []
-    for sentence, tokens in _sentences(pieces, cut_every_piece=not timed):
-        if measure([sentence]) <= limits[2]:
-            units.append(sentence)
-        else:
-            units.extend(_join(g) for g in _greedy(tokens, measure, limits[1], limits[2]))
-    groups = _greedy(units, measure, limits[1], limits[2])
-    merged = groups[-2] + groups[-1] if len(groups) > 1 else []
-    if merged and measure(groups[-1]) < limits[0] and measure(merged) <= limits[2] * _TAIL_SLACK:
-        groups[-2:] = [merged]
-    model = segmenter_model(min_s=min_s, target_s=target_s, max_s=max_s)
+    owner: list[int] = []  # the sentence each unit comes from
+    for number, (sentence, tokens) in enumerate(sentences):
+        parts = (
+            [sentence]
+            if measure([sentence]) <= limits[2]
+            else [_join(g) for g in _greedy(tokens, measure, limits[1], limits[2])]
+        )
+        units.extend(parts)
+        owner.extend([number] * len(parts))
+    if sentence_vectors is None:
+        groups = _greedy(units, measure, limits[1], limits[2])
+        merged = groups[-2] + groups[-1] if len(groups) > 1 else []
+        if (
+            merged
+            and measure(groups[-1]) < limits[0]
+            and measure(merged) <= limits[2] * _TAIL_SLACK
+        ):
+            groups[-2:] = [merged]
+        model = segmenter_model(min_s=low, target_s=target_s, max_s=max_s)
+    else:
+        if len(sentence_vectors.vectors) != len(sentences):
+            raise ValueError(
+                f"{len(sentence_vectors.vectors)} sentence vectors for {len(sentences)} sentences"
+            )
+        params = TilingParams(
+            window=TOPIC_WINDOW_S if timed else TOPIC_WINDOW_CHARS,
+            shortest=low if timed else TOPIC_MIN_CHARS,
+            longest=max_s if timed else MAX_CHARS,
+        )
+        groups = _topic_groups(units, owner, sentence_vectors, params, chapters)
+        model = segmenter_model(min_s=low, max_s=max_s, embedding=sentence_vectors.model)
     passages: list[RetrievalSegment] = []
     floor = 0.0
     for index, group in enumerate(groups):
@@ -113,6 +197,32 @@ def segment_transcript(
             )
         )
     return passages
+
+
+def _topic_groups(
+    units: list[_Unit],
+    owner: list[int],
+    vectors: Embeddings,
+    params: TilingParams,
+    chapters: Sequence[float],
+) -> list[list[_Unit]]:
+    """Units grouped at the cuts :mod:`models.topic_tiling` chooses; a split sentence's parts
+    share its vector, and a unit that asks for a cut before it gets one."""
+    if not units:
+        return []
+    matrix = np.asarray(vectors.vectors, dtype=np.float32)[owner]
+    starts = [u.start_s for u in units]
+    ends = [u.end_s for u in units]
+    sizes = [float(len(u.text)) for u in units]
+    scores = gap_scores(matrix, starts, ends, sizes, params, chapters)
+    forced = [u.cut_before for u in units[1:]]
+    cuts = choose_cuts(starts, ends, sizes, list(scores), params, forced=forced)
+    groups: list[list[_Unit]] = []
+    begin = 0
+    for cut in [*cuts, len(units) - 1]:
+        groups.append(units[begin : cut + 1])
+        begin = cut + 1
+    return groups
 
 
 def _duration(units: Sequence[_Unit]) -> float:

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from models.captions import transcript_from_dict, transcript_to_dict
 from models.embedder import Embedder
-from models.segmenter import segment_transcript
+from models.segmenter import embed_sentences, segment_transcript
 from models.summarizer.backends import make_backend
 from models.summarizer.summarizer import Summarizer
 from models.whisper import WhisperTranscriber
@@ -65,28 +65,37 @@ class Transcribe:
                        transcript_source="asr")  # fmt: skip
 
 
-def segment_block(table: pa.Table, settings: Settings) -> pa.Table:
-    """Retrieval passages from this run's transcript, or from the stored one (S3)."""
-    objects = ObjectStore(settings.s3)
+class Segment:
+    """Retrieval passages cut where the topic changes, from this run's transcript or the
+    stored one (S3). Each episode's sentences are embedded in bounded batches with the
+    configured embedding model, whatever index the run writes: the cuts must not depend on it."""
 
-    def one(item: Item) -> Item:
+    def __init__(self, settings: Settings) -> None:
+        self._objects = ObjectStore(settings.s3)
+        self._model = Embedder(
+            settings.models.embedder, artifacts=model_artifacts(settings.s3, settings.models)
+        )
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return map_items(table, "segment", self._one, skip=lambda i: False)
+
+    def _one(self, item: Item) -> Item:
         if item.transcript:
             transcript = transcript_from_dict(json.loads(item.transcript))
         elif item.transcript_key:
-            transcript = transcript_from_dict(objects.get_json(item.transcript_key))
+            transcript = transcript_from_dict(self._objects.get_json(item.transcript_key))
         else:
             raise ProcessingError(
                 "no_transcript",
                 "The episode has no stored transcript; run the transcribe stage for it.",
                 retryable=False,
             )
-        segments = segment_transcript(transcript, item.episode_id)
+        vectors = embed_sentences(self._model.embed_passages, transcript)
+        segments = segment_transcript(transcript, item.episode_id, sentence_vectors=vectors)
         if not segments:
             raise ProcessingError("no_speech", "No speech was found in this episode.",
                                   retryable=False)  # fmt: skip
         return replace(item, segments=segments_to_json(segments))
-
-    return map_items(table, "segment", one, skip=lambda i: False)
 
 
 class Summarize:

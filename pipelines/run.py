@@ -94,7 +94,8 @@ def target_models(settings: Settings) -> TargetModels:
     return TargetModels(
         transcript=model_ref("asr", f"whisper-{m.whisper.model}",
                              whisper_path(m.whisper.model, m.dir)).id,
-        segmenter=segmenter_model().id,
+        segmenter=segmenter_model(embedding=model_ref(
+            "embedding", m.embedder.model, embedder_path(m.embedder.model))).id,
         llm=llm_model(m.llm, m.dir).id,
         embedding=model_ref("embedding", m.embedder.model, embedder_path(m.embedder.model)).id,
     )  # fmt: skip

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ray.data import ActorPoolStrategy
 
 from pipelines.fetch import download_block
-from pipelines.inference import Embed, Summarize, Transcribe, segment_block
+from pipelines.inference import Embed, Segment, Summarize, Transcribe
 from pipelines.plan import Plan, Stage
 from pipelines.stored import load_stored_block
 from pipelines.write import Write
@@ -52,8 +52,15 @@ def transcribe(ds: Dataset, settings: Settings) -> Dataset:
 
 
 def segment(ds: Dataset, settings: Settings) -> Dataset:
-    return ds.map_batches(
-        functools.partial(segment_block, settings=settings), batch_format=FORMAT, batch_size=None
+    b = settings.batch
+    return ds.map_batches(  # the sentence embedder loads once per actor, as the embed stage's
+        Segment,
+        fn_constructor_kwargs={"settings": settings},
+        batch_format=FORMAT,
+        batch_size=None,
+        compute=ActorPoolStrategy(size=b.embed_actors),
+        num_gpus=b.embed_gpus,
+        num_cpus=b.embed_cpus,
     )
 
 

@@ -1,8 +1,12 @@
 """ "Tell me more": a playlist of the minutes, across shows, where a topic is discussed.
 
-1. **Relevant**: hybrid search gives a wide pool of passages; a passage stays only if it is
-   close enough in meaning (cosine ≥ ``topic_min_similarity``) or is a top full-text hit (a
-   rare name the embedding blurs).
+1. **Relevant**: hybrid search gives a wide pool of passages; a passage stays if it is close
+   enough in meaning (cosine ≥ ``topic_min_similarity``), or if it is a top full-text hit
+   that says the topic's words, not just one of them (:func:`shares_topic_words`): all of
+   them (a rare name the embedding blurs: "SPIVA", "Hjalmar Schacht"), or at least half while
+   also near the top by meaning (cosine ≥ ``_AGREEING_SIMILARITY``: "origins of bebop",
+   whose right passage the embedding ranks first at a modest cosine). One shared common word
+   ("deep", "dense", "flows") lets nothing in.
 2. **Not heard**: passages the listener already heard (≥ 90 % of them) are left out.
 3. **Diverse**: maximal marginal relevance picks passages one by one, penalising similarity to
    those already picked — more for the same episode, a little for the same podcast — and never
@@ -21,6 +25,7 @@ but not for the length: each growth adds at most the playlist's minutes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -38,7 +43,19 @@ _SAME_EPISODE = 0.15
 _SAME_PODCAST = 0.05
 _HEARD_FRACTION = 0.9
 _OVERSHOOT = 1.1  # a playlist may run this much past its target
-_TOP_FULLTEXT = 3  # full-text ranks always kept, whatever their cosine
+_TOP_FULLTEXT = 3  # full-text ranks that may get in below the cosine floor
+_TOP_SEMANTIC = 3  # ... with half the topic's words, if also this high by meaning
+_AGREEING_SIMILARITY = 0.2  # ... and at least this close in meaning
+_BELOW_BEST = 0.25  # how far under the pool's best cosine a passage may be (dev set)
+_WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
+# Words that say nothing about a topic; a topic made only of them has no words to share.
+_FUNCTION_TEXT = (
+    "a an and are as at be been but by can could did do does doing for from had has have how i"
+    " if in into is it its me my of on or our should so some than that the their them then"
+    " there these they this to too was we were what when where which who why will with would"
+    " you your about more tell"
+)
+_FUNCTION_WORDS = frozenset(_FUNCTION_TEXT.split())
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,30 @@ def covered_fraction(start: float, end: float, heard: Sequence[tuple[float, floa
     return total / length
 
 
+def topic_words(topic: str) -> frozenset[str]:
+    """The topic's content words, each cut to a crude stem (see :func:`_stem`)."""
+    return frozenset(_stem(w) for w in _WORD.findall(topic.lower()) if w not in _FUNCTION_WORDS)
+
+
+def shares_topic_words(words: frozenset[str], text: str) -> float:
+    """The share of the topic's content ``words`` that ``text`` says (0.0 for a topic of
+    function words only: it is matched by meaning alone)."""
+    if not words:
+        return 0.0
+    said = {_stem(w) for w in _WORD.findall(text.lower())}
+    return sum(w in said for w in words) / len(words)
+
+
+def _stem(word: str) -> str:
+    """Plural and possessive off, then the first five letters: "flows"/"flow",
+    "galaxies"/"galaxy", "clusters"/"cluster" meet, without a stemmer's language data."""
+    for suffix in ("'s", "\u2019s"):
+        word = word.removesuffix(suffix)
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:5]
+
+
 class TopicPlanner:
     def __init__(self, engine: SearchEngine, settings: SearchSettings) -> None:
         self._engine = engine
@@ -133,7 +174,10 @@ class TopicPlanner:
             with_highlights=False,
             with_vectors=True,
         )
-        hits = [h for h in hits if self._relevant(h, strict)]
+        words = topic_words(text)
+        best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
+        floor = max(self._settings.topic_min_similarity, best - _BELOW_BEST)
+        hits = [h for h in hits if self._relevant(h, words, floor, strict)]
         if heard is not None and hits:
             ranges = await heard(sorted({h.episode_id for h in hits}))
             hits = [
@@ -150,10 +194,23 @@ class TopicPlanner:
         items = await self._items(text, chosen)
         return Plan(text, target_s, tuple(items))
 
-    def _relevant(self, hit: SegmentHit, strict: bool) -> bool:
-        if not strict and hit.fulltext_rank is not None and hit.fulltext_rank <= _TOP_FULLTEXT:
+    def _relevant(self, hit: SegmentHit, words: frozenset[str], floor: float, strict: bool) -> bool:
+        """See the module docstring, point 1. ``strict`` (growing a saved playlist) lets no
+        full-text hit in without the embedding agreeing."""
+        similarity = hit.similarity if hit.similarity is not None else -1.0
+        if similarity >= floor:
             return True
-        return hit.similarity is not None and hit.similarity >= self._settings.topic_min_similarity
+        if hit.fulltext_rank is None or hit.fulltext_rank > _TOP_FULLTEXT:
+            return False
+        share = shares_topic_words(words, hit.text)
+        agreeing = (
+            hit.semantic_rank is not None
+            and hit.semantic_rank <= _TOP_SEMANTIC
+            and similarity >= _AGREEING_SIMILARITY
+        )
+        if agreeing and share >= 0.5:
+            return True
+        return not strict and share == 1.0
 
     def _select(
         self, hits: list[SegmentHit], target_s: float, existing: Sequence[SegmentHit] = ()
