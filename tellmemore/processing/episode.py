@@ -4,7 +4,8 @@ Steps, each recorded on the episode row so the API can show progress:
 1. **transcript**: the publisher's own (``podcast:transcript``) when there is a usable one, else
    the enclosure is downloaded (limits and content checks), staged in S3 under ``audio/``, cut
    at pauses into chunks that are transcribed concurrently (across Serve replicas), stitched;
-2. **segment** into 45-120 s retrieval passages with stable ids;
+2. **segment** into 20-120 s retrieval passages with stable ids, cut where the topic changes
+   (the sentences embedded in bounded batches, in the configured embedding space);
 3. **summarize** with the LLM; 4. **embed** the passages and the summary;
 5. **store**: transcript JSON to S3, passages and summary merged into LanceDB on their ids (a
    rerun replaces, never duplicates) in the active search index (embedded in its space),
@@ -32,7 +33,7 @@ from psycopg_pool import AsyncConnectionPool
 from models import audio
 from models.captions import transcript_to_dict
 from models.errors import ModelError
-from models.segmenter import segment_transcript
+from models.segmenter import join_embeddings, segment_transcript, sentence_batches, sentence_texts
 from models.types import RetrievalSegment, Summary, Transcript
 from models.whisper import stitch
 from tellmemore.catalog import FeedFetcher
@@ -120,7 +121,7 @@ class EpisodeProcessor:
 
         transcript, source = await self._transcript(item)
         await self._step(episode_id, "segmenting")
-        segments = segment_transcript(transcript, str(episode_id))
+        segments = await self._segment(transcript, str(episode_id))
         if not segments:
             raise ProcessingError(
                 "no_speech", "No speech was found in this episode.", retryable=False
@@ -128,6 +129,13 @@ class EpisodeProcessor:
         await self._step(episode_id, "summarizing")
         summary = await self._models.summarize(segments, item.title)
         return await self._store(item, transcript, source, segments, summary)
+
+    async def _segment(self, transcript: Transcript, episode_id: str) -> list[RetrievalSegment]:
+        """Passages cut at topic shifts: sentence vectors from the configured embedder (not the
+        active index's space: the cuts, and the segmenter's recorded id, must not depend on it)."""
+        parts = [await self._models.embed(b) for b in sentence_batches(sentence_texts(transcript))]
+        vectors = join_embeddings(parts) if parts else None
+        return segment_transcript(transcript, episode_id, sentence_vectors=vectors)
 
     async def _store(
         self,
