@@ -1,7 +1,7 @@
 /** Who is signed in, for every page: restored on load from the refresh cookie. */
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from "react";
 
-import { api, call, onAuthChange, refresh, type Schemas, setTokens } from "./api/client";
+import { api, call, mayHaveSession, onAuthChange, refresh, type Schemas, setTokens } from "./api/client";
 
 type User = Schemas["UserOut"];
 
@@ -31,7 +31,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     let live = true;
     void (async () => {
       try {
-        if (await refresh()) await loadUser();
+        if (mayHaveSession() && (await refresh())) await loadUser();
       } catch {
         setTokens(null);
       } finally {

@@ -74,9 +74,32 @@ export function currentSessionId(): string | null {
   return session?.sessionId ?? null;
 }
 
+// Whether this browser holds a session cookie, as far as the app knows (the cookie itself is
+// HttpOnly): a visitor who never signed in is not sent through a refresh on every page load,
+// which would only answer 401 and spend the per-address auth rate limit.
+const HINT_KEY = "tmm.session";
+
+export function mayHaveSession(): boolean {
+  try {
+    return localStorage.getItem(HINT_KEY) === "1";
+  } catch {
+    return true;
+  }
+}
+
+function hint(signedIn: boolean): void {
+  try {
+    if (signedIn) localStorage.setItem(HINT_KEY, "1");
+    else localStorage.removeItem(HINT_KEY);
+  } catch {
+    /* storage unavailable: refresh on every load instead */
+  }
+}
+
 /** Keep the tokens a login, sign-up or refresh returned (the refresh token stays in the cookie). */
 export function setTokens(tokens: TokenOut | null): void {
   clearTimeout(refreshTimer);
+  hint(tokens !== null);
   session = tokens
     ? {
         accessToken: tokens.access_token,
@@ -92,24 +115,35 @@ export function setTokens(tokens: TokenOut | null): void {
   for (const listener of listeners) listener(session !== null);
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 async function refreshOnce(): Promise<boolean> {
-  let response: Response;
-  try {
-    response = await fetch(`${API_ORIGIN}/auth/refresh`, {
-      method: "POST",
-      credentials: "include",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-TMM-CSRF": "1" },
-      body: JSON.stringify({ refresh_cookie: true }),
-    });
-  } catch {
-    return session !== null; // offline: keep what we have
-  }
-  if (!response.ok) {
-    setTokens(null);
+  for (let attempt = 0; ; attempt++) {
+    let response: Response;
+    try {
+      response = await fetch(`${API_ORIGIN}/auth/refresh`, {
+        method: "POST",
+        credentials: "include",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-TMM-CSRF": "1" },
+        body: JSON.stringify({ refresh_cookie: true }),
+      });
+    } catch {
+      return session !== null; // offline: keep what we have
+    }
+    if (response.ok) {
+      setTokens((await response.json()) as TokenOut);
+      return true;
+    }
+    // Throttled or briefly unavailable: the session is still good, so wait and ask again
+    // rather than signing the listener out. Only a refusal of the token itself ends it.
+    if ((response.status === 429 || response.status === 503) && attempt < 2) {
+      const wait = Number(response.headers.get("Retry-After"));
+      await sleep(Math.min(Number.isFinite(wait) && wait > 0 ? wait : 1, 10) * 1000);
+      continue;
+    }
+    if (response.status === 401 || response.status === 403) setTokens(null);
     return false;
   }
-  setTokens((await response.json()) as TokenOut);
-  return true;
 }
 
 /** Trade the refresh cookie for a new access token; false when there is no session. */

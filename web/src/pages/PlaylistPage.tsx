@@ -3,7 +3,7 @@
  * dragging or with the up/down buttons, notes, rename, visibility, share link, exports.
  * Every edit sends the version it was based on (If-Match); a 412 reloads the playlist.
  */
-import { type DragEvent, type FormEvent, useState } from "react";
+import { type DragEvent, type FormEvent, useId, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 
 import { API_ORIGIN, ApiError, api, call, download, type Schemas } from "../api/client";
@@ -41,6 +41,7 @@ function Note({ index, item, save }: { index: number; item: Item; save(note: str
 
 function Settings({ playlist, edit }: { playlist: Playlist; edit(body: Schemas["PlaylistPatchIn"]): Promise<void> }) {
   const [title, setTitle] = useState(playlist.title);
+  const visibilityId = useId();
   const rename = (e: FormEvent) => {
     e.preventDefault();
     void edit({ title });
@@ -55,17 +56,19 @@ function Settings({ playlist, edit }: { playlist: Playlist; edit(body: Schemas["
         <button type="submit">Rename</button>
       </form>
       <div className="row">
-        <label>
-          Visibility
+        {/* Labelled by id, not by wrapping: a wrapping label's name would include every option. */}
+        <div className="field">
+          <label htmlFor={visibilityId}>Visibility</label>
           <select
+            id={visibilityId}
             value={playlist.visibility}
             onChange={(e) => void edit({ visibility: e.target.value as Playlist["visibility"] })}
           >
             <option value="private">Private</option>
-            <option value="unlisted">Unlisted (anyone with the share link)</option>
+            <option value="unlisted">Unlisted (anyone with the link)</option>
             <option value="public">Public</option>
           </select>
-        </label>
+        </div>
         <label className="check">
           <input type="checkbox" checked={playlist.skip_heard} onChange={(e) => void edit({ skip_heard: e.target.checked })} />
           Skip what I have heard
@@ -190,6 +193,11 @@ export default function PlaylistPage() {
         </button>
       </p>
       {mine ? <Settings key={p.version} playlist={p} edit={edit} /> : null}
+      {p.items.length === 0 ? (
+        <p>
+          Nothing here yet: add passages from <Link to="/search">Search</Link> or ask for a topic.
+        </p>
+      ) : null}
       <ol aria-label="Playlist" className="cards playlist">
         {p.items.map((item, i) => (
           <li

@@ -1,8 +1,9 @@
 /** Search: the passages where something is said, highlighted, filtered, and "more like this". */
-import { type FormEvent, useState } from "react";
+import { type FormEvent, useId, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 
 import { api, call, type Schemas } from "../api/client";
+import { useAuth } from "../auth";
 import { Marked } from "../components/Marked";
 import { ErrorMessage, Status, useAction, useLoad } from "../components/ui";
 import { clock, date } from "../format";
@@ -11,7 +12,7 @@ import { usePlayer } from "../player/PlayerContext";
 
 type Hit = Schemas["SegmentHitOut"];
 
-function HitList({ hits, onMore }: { hits: Hit[]; onMore(hit: Hit): void }) {
+function HitList({ hits, onMore, onAdd }: { hits: Hit[]; onMore(hit: Hit): void; onAdd: ((hit: Hit) => void) | null }) {
   const player = usePlayer();
   const play = (hit: Hit) => {
     const item = fromHit(hit);
@@ -37,6 +38,11 @@ function HitList({ hits, onMore }: { hits: Hit[]; onMore(hit: Hit): void }) {
             <button type="button" onClick={() => onMore(hit)}>
               More like this {i + 1}
             </button>
+            {onAdd ? (
+              <button type="button" onClick={() => onAdd(hit)}>
+                Add passage {i + 1}
+              </button>
+            ) : null}
             <Link to={`/episodes/${hit.episode_id}?t=${Math.floor(hit.deep_link_s)}`}>Open episode {i + 1}</Link>
           </p>
         </li>
@@ -60,7 +66,28 @@ export default function Search() {
   const [similarTo, setSimilarTo] = useState<Hit | null>(null);
   const { busy, error, run } = useAction();
   const player = usePlayer();
+  const podcastId = useId();
   const podcasts = useLoad(() => call(api.GET("/podcasts", { params: { query: { limit: 100 } } })), []);
+  const { user } = useAuth();
+  const targetId = useId();
+  const [target, setTarget] = useState("");
+  const [added, setAdded] = useState<string | null>(null);
+  const mine = useLoad(
+    user ? () => call(api.GET("/me/playlists", { params: { query: { limit: 100, kind: "manual" } } })) : null,
+    [user?.id],
+  );
+  const add = (hit: Hit) =>
+    void run(async () => {
+      setAdded(null);
+      await call(
+        api.POST("/playlists/{playlist_id}/items", {
+          params: { path: { playlist_id: target } },
+          body: { episode_id: hit.episode_id, start_s: hit.start_s, end_s: hit.end_s },
+        }),
+      );
+      const title = mine.data?.items.find((p) => p.id === target)?.title ?? "the playlist";
+      setAdded(`Added “${hit.episode_title}” (${clock(hit.start_s)}–${clock(hit.end_s)}) to ${title}.`);
+    });
 
   const filters = () => ({
     podcast_id: podcast ? [podcast] : undefined,
@@ -97,9 +124,9 @@ export default function Search() {
           <input type="search" required maxLength={10000} value={q} onChange={(e) => setQ(e.target.value)} placeholder="a phrase, a name, an idea" />
         </label>
         <div className="row">
-          <label>
-            Podcast
-            <select value={podcast} onChange={(e) => setPodcast(e.target.value)}>
+          <div className="field">
+            <label htmlFor={podcastId}>Podcast</label>
+            <select id={podcastId} value={podcast} onChange={(e) => setPodcast(e.target.value)}>
               <option value="">All podcasts</option>
               {podcasts.data?.items.map((p) => (
                 <option key={p.id} value={p.id}>
@@ -107,7 +134,7 @@ export default function Search() {
                 </option>
               ))}
             </select>
-          </label>
+          </div>
           <label>
             Published from
             <input type="date" value={from} onChange={(e) => setFrom(e.target.value)} />
@@ -136,7 +163,21 @@ export default function Search() {
           </button>
         </p>
       ) : null}
-      {hits ? <HitList hits={hits} onMore={more} /> : null}
+      {hits && mine.data?.items.length ? (
+        <div className="field">
+          <label htmlFor={targetId}>Add passages to</label>
+          <select id={targetId} value={target} onChange={(e) => setTarget(e.target.value)}>
+            <option value="">Choose a playlist</option>
+            {mine.data.items.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.title}
+              </option>
+            ))}
+          </select>
+        </div>
+      ) : null}
+      {added ? <Status>{added}</Status> : null}
+      {hits ? <HitList hits={hits} onMore={more} onAdd={target ? add : null} /> : null}
     </>
   );
 }
