@@ -1,11 +1,13 @@
 """A transcriber with no capacity must not hold an episode forever.
 
-The queue, the database, the S3 server, the worker and the processor are real; only the models
-are stand-ins through the :class:`~tellmemore.processing.Models` port: ``transcribe`` returns
-an awaitable that never resolves, which is what a Serve handle does when no transcriber
-replica can be placed (no GPU in the cluster). Each attempt ends at the deadline with the
-machine-readable reason on the job and the episode, the queue backs off and retries, the last
-attempt dead-letters the job, and an episode queued behind it is processed meanwhile.
+The queue, the database, the S3 server, the worker, the processor and the models are real: the
+real Whisper, LLM and embedder sit behind the :class:`~tellmemore.processing.Models` port in a
+gate (:class:`tests.support.real_models.Gated`) that never lets a transcription start, which is
+what a Serve handle does when no transcriber replica can be placed (no GPU in the cluster).
+Each attempt ends at the deadline with the machine-readable reason on the job and the episode,
+the queue backs off and retries, the last attempt dead-letters the job, and an episode queued
+behind it (with the publisher's transcript, so summarized and embedded by the real models) is
+processed meanwhile.
 """
 
 from __future__ import annotations
@@ -13,22 +15,19 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import numpy as np
-import numpy.typing as npt
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
 from models import audio
-from models.settings import EmbedderSettings
-from models.types import Embeddings, ModelRef, RetrievalSegment, Summary, Transcript
 from tellmemore.catalog import FeedFetcher
 from tellmemore.catalog.feeds.fetch import make_http_client
 from tellmemore.index import SearchTables, connect
@@ -37,7 +36,6 @@ from tellmemore.processing import (
     EpisodeJobs,
     EpisodeProcessor,
     EpisodeWorker,
-    Models,
     audio_prefix,
     make_queue,
 )
@@ -46,12 +44,11 @@ from tellmemore.storage import ObjectStore, make_pool
 from tests.storage.helpers import rows
 from tests.support.audio_files import encode
 from tests.support.http_server import LoopbackHTTPServer
+from tests.support.real_models import Gated, LocalModels, local_models
 
 DEADLINE_S = 1.0
 BACKOFF_S = 1.0  # base = max: every retry waits 1 s (+-20 % jitter)
 MAX_ATTEMPTS = 3
-LLM = ModelRef("llm", "stand-in", "1")
-EMBEDDER = ModelRef("embedding", "stand-in", "1")
 VTT = b"""WEBVTT
 
 00:00:00.000 --> 00:00:06.000
@@ -60,35 +57,6 @@ The river bends south near the old mill, and the water runs slow and brown there
 00:00:06.000 --> 00:00:12.000
 Herons wait in the shallows for the fish that come down with the spring floods.
 """
-
-
-@dataclass
-class NoCapacity:
-    """Stand-in models: transcription waits forever (no replica can be placed); the rest
-    answer at once."""
-
-    calls: int = 0
-    cancelled: int = 0
-    forever: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def transcribe(self, samples: npt.NDArray[np.float32], offset_s: float) -> Transcript:
-        self.calls += 1
-        try:
-            await self.forever.wait()  # never set
-        except asyncio.CancelledError:
-            self.cancelled += 1
-            raise
-        raise AssertionError("unreachable")
-
-    async def summarize(self, segments: Sequence[RetrievalSegment], title: str | None) -> Summary:
-        return Summary("Rivers and herons.", ("rivers",), (), LLM)
-
-    async def embed(
-        self, texts: Sequence[str], space: EmbedderSettings | None = None
-    ) -> Embeddings:
-        vectors = np.random.default_rng(0).standard_normal((len(texts), 8)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        return Embeddings(vectors, 8, EMBEDDER)
 
 
 @pytest.fixture
@@ -138,7 +106,7 @@ class Running:
 
 @asynccontextmanager
 async def processing(
-    settings: Settings, database_url: str, models: NoCapacity
+    settings: Settings, database_url: str, models: Gated
 ) -> AsyncIterator[Running]:
     """A real worker and processor on the real queue, with ``models`` behind the port."""
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -150,9 +118,7 @@ async def processing(
         tables = SearchTables(
             connect(settings.lance, settings.s3), pool, settings.models.embedder, ttl_s=0.0
         )
-        ports = Models(transcribe=models.transcribe, summarize=models.summarize,
-                       embed=models.embed)  # fmt: skip
-        processor = EpisodeProcessor(settings, pool, objects, tables, ports,
+        processor = EpisodeProcessor(settings, pool, objects, tables, models.ports(),
                                      FeedFetcher(settings.feeds, http))  # fmt: skip
         queue = make_queue(pool, settings.processing)
         worker = EpisodeWorker(queue, processor, pool, settings.processing, database_url)
@@ -167,15 +133,21 @@ async def processing(
 
 @pytest.fixture
 async def running(
-    deadline_settings: Settings, database_url: str, models: NoCapacity
+    deadline_settings: Settings, database_url: str, models: Gated
 ) -> AsyncIterator[Running]:
     async with processing(deadline_settings, database_url, models) as started:
         yield started
 
 
+@pytest.fixture(scope="session")
+def real_models() -> LocalModels:
+    return local_models()
+
+
 @pytest.fixture
-def models() -> NoCapacity:
-    return NoCapacity()
+def models(real_models: LocalModels) -> Gated:
+    """The real models; no transcription is ever released (no transcriber capacity)."""
+    return Gated(real_models)
 
 
 def add_episode(database_url: str, podcast_id: UUID, title: str, **columns: Any) -> UUID:
@@ -221,7 +193,7 @@ def state(database_url: str, episode_id: UUID) -> dict[str, Any]:
 @pytest.mark.usefixtures("search_indexes_restored")
 async def test_no_transcriber_capacity_fails_each_attempt_then_dead_letters(
     running: Running,
-    models: NoCapacity,
+    models: Gated,
     database_url: str,
     feed_server: LoopbackHTTPServer,
     tmp_path: Path,
@@ -256,8 +228,15 @@ async def test_no_transcriber_capacity_fails_each_attempt_then_dead_letters(
     assert models.calls == models.cancelled == 1  # the waiting call was withdrawn, not leaked
 
     # The episode behind it is processed meanwhile, while the stuck one still has attempts.
-    done = await until(database_url, behind, lambda s: s["status"] == "done")
+    # (summarized by the real LLM on this machine's CPU: it may take a while)
+    done = await until(database_url, behind, lambda s: s["status"] == "done", timeout_s=300)
     assert done["state"] == "done"
+    (made,) = rows(database_url, "SELECT transcript_source, llm_model, embedding_model, summary"
+                   " FROM episodes WHERE id = %s", behind)  # fmt: skip
+    assert made["transcript_source"] == "publisher"
+    assert made["llm_model"].startswith("llm:smollm2-135m@")
+    assert made["embedding_model"].startswith("embedding:all-MiniLM-L6-v2@")
+    assert made["summary"]["summary"].strip()
     assert state(database_url, stuck)["state"] != "dead"
 
     # Retried with backoff, and dead-lettered with the same reason after the last attempt.
@@ -290,7 +269,7 @@ async def until(
 
 async def test_a_stopping_worker_hands_its_job_back_without_spending_an_attempt(
     deadline_settings: Settings,
-    models: NoCapacity,
+    models: Gated,
     database_url: str,
     feed_server: LoopbackHTTPServer,
     tmp_path: Path,
