@@ -75,7 +75,11 @@ export function PlayerProvider({ children }: { children: ReactNode }) {
   const endTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const signedIn = user !== null;
 
+  // Only a page that played or changed the queue writes it back: another tab's queue must not
+  // be overwritten by a page that merely loaded (and closed) with it.
+  const dirty = useRef(false);
   const persist = useCallback((s: Q.QueueState, force = false) => {
+    dirty.current = true;
     const now = Date.now();
     if (!force && now - lastSaved.current < 2000) return;
     lastSaved.current = now;
@@ -214,14 +218,16 @@ export function PlayerProvider({ children }: { children: ReactNode }) {
     const onPlay = () => setPlaying(true);
     const onPause = () => {
       setPlaying(false);
-      persist(stateRef.current, true);
+      if (dirty.current) persist(stateRef.current, true);
     };
     audio.addEventListener("timeupdate", check);
     audio.addEventListener("seeked", check);
     audio.addEventListener("ended", onEnded);
     audio.addEventListener("play", onPlay);
     audio.addEventListener("pause", onPause);
-    const keep = () => persist(stateRef.current, true);
+    const keep = () => {
+      if (dirty.current) persist(stateRef.current, true);
+    };
     window.addEventListener("pagehide", keep);
     return () => {
       audio.removeEventListener("timeupdate", check);
@@ -300,7 +306,7 @@ export function PlayerProvider({ children }: { children: ReactNode }) {
     const onKey = (e: KeyboardEvent) => {
       if (e.altKey || e.ctrlKey || e.metaKey || typing(e.target)) return;
       const p = playerRef.current;
-      if (!p.item) return;
+      if (!p.state.items.length) return;
       if (e.key === " " || e.code === "Space") {
         if (e.target instanceof HTMLButtonElement || e.target instanceof HTMLAnchorElement) return;
         p.toggle();

@@ -102,6 +102,15 @@ describe("skip heard", () => {
     expect(firstUnheard([A, B, C], 0, heard)).toBe(3);
   });
 
+  it("a short item is not heard by the slack alone", () => {
+    const short = item("s", "ep1", 0.5, 1.5);
+    expect(isHeard(short, [{ episodeId: "ep1", start: 2, end: 4 }])).toBe(false);
+    expect(isHeard(short, [{ episodeId: "ep1", start: 0.5, end: 1.5 }])).toBe(true);
+    expect(isHeard(short, [])).toBe(false);
+    const t = tick(load([A, B, short], [], { skipHeard: true }), 40, []);
+    expect(current(next(t.state, [{ episodeId: "ep1", start: 10, end: 40 }]))).toBe(short);
+  });
+
   it("an open-ended item is never covered by ranges alone", () => {
     expect(isHeard(item("o", "ep1", 0, null), [{ episodeId: "ep1", start: 0, end: 99999 }])).toBe(false);
   });

@@ -39,7 +39,7 @@ export interface QueueState {
 
 /** An item counts as ended this close to its end: `timeupdate` fires only every ~250 ms. */
 export const END_TOLERANCE_S = 0.25;
-/** A range counts as heard when no gap longer than this is left unheard. */
+/** A range counts as heard when no gap longer than this (or a tenth of it) is left unheard. */
 export const HEARD_SLACK_S = 1;
 /** "Previous" restarts the current item when more than this has played of it. */
 export const RESTART_AFTER_S = 3;
@@ -61,13 +61,15 @@ export function isHeard(item: QueueItem, heard: readonly HeardRange[]): boolean 
   const ranges = mine
     .map((h) => [h.start ?? 0, h.end ?? Number.POSITIVE_INFINITY] as const)
     .sort((a, b) => a[0] - b[0]);
+  // The slack never exceeds a tenth of the item, so a short item is not "heard" by its slack.
+  const slack = Math.min(HEARD_SLACK_S, (item.end - item.start) / 10);
   let covered = item.start;
   for (const [start, end] of ranges) {
-    if (start > covered + HEARD_SLACK_S) break;
+    if (start > covered + slack) break;
     covered = Math.max(covered, end);
-    if (covered >= item.end - HEARD_SLACK_S) return true;
+    if (covered >= item.end - slack) return true;
   }
-  return covered >= item.end - HEARD_SLACK_S;
+  return false;
 }
 
 /** The first item at or after ``from`` not yet heard; `items.length` when there is none. */
