@@ -28,7 +28,11 @@ _DOC_PATHS = ("/docs", "/redoc", "/openapi.json")
 # /ready is limited like any route (it reads the database, though at most once per
 # api.ready_cache_s); /health touches nothing.
 _UNLIMITED = ("/health", *_DOC_PATHS)
-AUTH_PATHS = frozenset({"/auth/login", "/auth/register", "/auth/refresh"})
+# Where a password is tried: a tight per-address bucket against guessing. A refresh presents a
+# 256-bit token nobody can guess, and a web app spends one per page load, so it has a bucket of
+# its own, as wide as a person with a few tabs needs.
+AUTH_PATHS = frozenset({"/auth/login", "/auth/register"})
+REFRESH_PATH = "/auth/refresh"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _METHODS = _SAFE_METHODS | {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -227,6 +231,8 @@ class RateLimit:
         ]
         if scope["path"] in AUTH_PATHS:
             checks.append(("auth", f"ip:{ip}", limits.auth_per_minute))
+        elif scope["path"] == REFRESH_PATH:
+            checks.append(("refresh", f"ip:{ip}", limits.refresh_per_minute))
         try:
             decisions = [
                 await services.limiter.hit(*check, window_s=limits.window_s) for check in checks

@@ -73,7 +73,8 @@ class RateLimitSettings(BaseModel):
     enabled: bool = True
     per_user_per_minute: int = Field(default=100, ge=1)
     per_ip_per_minute: int = Field(default=100, ge=1)  # anonymous requests
-    auth_per_minute: int = Field(default=10, ge=1)  # login/register/refresh, per client IP
+    auth_per_minute: int = Field(default=10, ge=1)  # login and register, per client IP
+    refresh_per_minute: int = Field(default=60, ge=1)  # token refreshes, per client IP
     # The window the limits count over; "per minute" in production, shorter in tests.
     window_s: float = Field(default=60.0, gt=0)
 

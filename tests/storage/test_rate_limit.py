@@ -98,6 +98,34 @@ async def test_login_has_a_stricter_limit(production_limits: Settings, clean_db:
         assert ok.status_code == 200
 
 
+async def test_refreshes_have_a_bucket_of_their_own(
+    production_limits: Settings, clean_db: None
+) -> None:
+    """A web app refreshes on every page load: a person reloading a few tabs must not spend
+    the login budget (nor be refused), while refreshes still have a per-address ceiling."""
+    limits = production_limits.rate_limit
+    assert limits.refresh_per_minute > limits.auth_per_minute
+    async with serve(production_limits, client_ip="10.9.3.1") as http:
+        refresh = (await register(http))["tokens"]["refresh_token"]
+        statuses = []
+        for _ in range(limits.refresh_per_minute - 1):  # all but one of the refresh budget
+            answer = await http.post("/auth/refresh", json={"refresh_token": refresh})
+            statuses.append(answer.status_code)
+            if answer.status_code == 200:
+                refresh = answer.json()["refresh_token"]
+        assert statuses == [200] * (limits.refresh_per_minute - 1)
+        # Logging in still has (almost) its whole budget.
+        login = await http.post(
+            "/auth/login", json={"email": "nobody@example.com", "password": "not-the-one-1"}
+        )
+        assert login.status_code == 401
+        answer = await http.post("/auth/refresh", json={"refresh_token": refresh})
+        assert answer.status_code == 200
+        over = await http.post("/auth/refresh", json={"refresh_token": refresh})
+        assert over.status_code == 429
+        assert over.json()["error"]["code"] == "rate_limited"
+
+
 def _dead_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
