@@ -17,7 +17,12 @@ import pyarrow as pa
 
 from models.captions import transcript_from_dict, transcript_to_dict
 from models.embedder import Embedder
-from models.segmenter import embed_sentences, segment_transcript
+from models.segmenter import (
+    embed_sentences,
+    join_embeddings,
+    segment_transcript,
+    sentence_batches,
+)
 from models.summarizer.backends import make_backend
 from models.summarizer.summarizer import Summarizer
 from models.whisper import WhisperTranscriber
@@ -34,6 +39,7 @@ from pipelines.rows import (
 )
 from tellmemore.index import SearchIndex, with_runtime
 from tellmemore.processing import ProcessingError
+from tellmemore.search import passage_sentences
 from tellmemore.settings import Settings
 from tellmemore.storage import ObjectStore, model_artifacts
 
@@ -127,7 +133,8 @@ class Summarize:
 
 class Embed:
     """Passages and summary of several episodes encoded in one call, in the target index's
-    embedding space."""
+    embedding space; then the passages' sentences (search highlights a hit found by meaning
+    with them), in calls of at most ``SENTENCE_BATCH`` so a long episode's are never one."""
 
     def __init__(self, settings: Settings, target: SearchIndex) -> None:
         self._model = Embedder(
@@ -139,35 +146,44 @@ class Embed:
         items = from_table(table)
         live = [i for i in items if not i.failed]
         texts: list[str] = []
-        counts: list[int] = []
+        sentences: list[str] = []
+        counts: list[tuple[int, int]] = []  # per parsed item: its texts and its sentences
         parsed = []
         for item in live:
             try:
-                own = [s.text for s in segments_from_json(item.segments)]
+                passages = [s.text for s in segments_from_json(item.segments)]
+                own = list(passages)
                 if item.summary:
                     own.append(summary_from_json(item.summary).summary)
             except (ValueError, KeyError) as exc:
-                own = []
+                own, passages = [], []
                 parsed.append(failed(item, "embed", exc))
             else:
                 parsed.append(item)
+            flat, _ = passage_sentences(passages)
             texts.extend(own)
-            counts.append(len(own))
+            sentences.extend(flat)
+            counts.append((len(own), len(flat)))
         try:
             result = self._model.embed_passages(texts)
+            split = [self._model.embed_passages(b) for b in sentence_batches(sentences)]
+            by_sentence = join_embeddings(split).vectors if split else result.vectors[:0]
         except Exception as exc:
             return to_table([failed(i, "embed", exc) if not i.failed else i for i in items])
         out: dict[str, Item] = {}
-        position = 0
-        for item, count in zip(parsed, counts, strict=True):
+        position = sentence = 0
+        for item, (count, sentence_count) in zip(parsed, counts, strict=True):
             block = result.vectors[position : position + count]
+            rows = by_sentence[sentence : sentence + sentence_count]
             position += count
+            sentence += sentence_count
             if item.failed:
                 out[item.episode_id] = item
                 continue
             out[item.episode_id] = replace(
                 item,
                 vectors=np.ascontiguousarray(block, dtype=np.float32).tobytes(),
+                sentence_vectors=np.ascontiguousarray(rows, dtype=np.float32).tobytes(),
                 dimension=result.dimension,
                 embedding_model=result.model.id,
             )

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from models.types import Chapter, ModelRef, RetrievalSegment, Summary
 from tellmemore.processing import ProcessingError, error_of
+from tellmemore.search import by_passage, passage_sentences
 from tellmemore.storage import StorageError
 
 
@@ -42,6 +43,9 @@ class Item:
     summary: str = ""  # JSON, this run's or the stored one
     summary_is_new: bool = False
     vectors: bytes = b""  # float32, one row per passage then one for the summary
+    # float32, one row per sentence of every passage in order (search's sentence splitting,
+    # ``tellmemore.search.passage_sentences``): stored for highlighting hits found by meaning
+    sentence_vectors: bytes = b""
     dimension: int = 0
     embedding_model: str = ""
     segment_count: int = 0
@@ -73,6 +77,7 @@ SCHEMA = pa.schema(
         ("summary", pa.string()),
         ("summary_is_new", pa.bool_()),
         ("vectors", pa.large_binary()),
+        ("sentence_vectors", pa.large_binary()),
         ("dimension", pa.int32()),
         ("embedding_model", pa.string()),
         ("segment_count", pa.int32()),
@@ -186,6 +191,17 @@ def summary_from_json(text: str) -> Summary:
 def vectors_from(item: Item) -> npt.NDArray[np.float32]:
     flat = np.frombuffer(item.vectors, dtype=np.float32)
     return flat.reshape(-1, item.dimension)
+
+
+def sentence_vectors_from(
+    item: Item, texts: list[str]
+) -> list[npt.NDArray[np.float32] | None] | None:
+    """The passages' sentence vectors (one matrix per passage of ``texts``, None for one without
+    a sentence), or None for a row embedded without them."""
+    if not item.sentence_vectors:
+        return None
+    flat = np.frombuffer(item.sentence_vectors, dtype=np.float32).reshape(-1, item.dimension)
+    return [m if len(m) else None for m in by_passage(flat, passage_sentences(texts)[1])]
 
 
 def batches(items: list[Item], size: int) -> Iterator[list[Item]]:

@@ -26,6 +26,7 @@ from pipelines.rows import (
     from_table,
     parse_ref,
     segments_from_json,
+    sentence_vectors_from,
     summary_from_json,
     to_table,
     vectors_from,
@@ -84,6 +85,7 @@ class Write:
         segments = segments_from_json(item.segments)
         summary = summary_from_json(item.summary) if item.summary else None
         vectors = vectors_from(item)
+        sentence_vectors = sentence_vectors_from(item, [s.text for s in segments])
         store = self._target(item.dimension)
         store.write_episode(
             EpisodeMeta(item.episode_id, item.podcast_id, item.title, item.podcast_title,
@@ -93,6 +95,7 @@ class Write:
             summary,
             vectors[len(segments)] if summary is not None else None,
             embedding_model=parse_ref(item.embedding_model),
+            sentence_vectors=sentence_vectors,
         )  # fmt: skip
         if Stage.SEGMENT in self._plan.stages:
             outputs.update(segmenter_model=segments[0].model.id, segment_count=len(segments))
@@ -147,4 +150,4 @@ def _summary_doc(summary: Any) -> dict[str, Any]:
 
 def _slim(item: Item) -> Item:
     return replace(item, transcript="", segments="", summary="", vectors=b"",
-                   publisher_transcripts="")  # fmt: skip
+                   sentence_vectors=b"", publisher_transcripts="")  # fmt: skip

@@ -19,6 +19,7 @@ from pipelines.plan import parse_stages
 from pipelines.run import HELD_ONLINE, BatchRun, RunOptions, RunReport
 from pipelines.selection import Selection
 from tellmemore.index import EpisodeMeta, SegmentStore, connect, index_for, registry
+from tellmemore.search import sentences
 from tellmemore.settings import Settings
 from tests.pipeline.conftest import RayCluster
 from tests.pipeline.helpers import active_index, lance_rows
@@ -111,6 +112,16 @@ def test_a_batch_run_leaves_an_episode_the_online_worker_is_processing(
     assert rows(database_url, "SELECT 1 FROM batch_items WHERE episode_id = %s", y) == []
     assert job == ("running", "online-worker", {})
     assert holds == (0,)  # the run let go of every episode it held
+    # The run stored each passage's sentence vectors with it, as online processing does, so
+    # search highlights its hits by meaning (y's rows, seeded without, still have none).
+    for passage in lance_rows(batch_settings, DEFAULT.segments_table, seeded["podcast"]):
+        stored = passage["sentence_vectors"]
+        if passage["episode_id"] == y:
+            assert stored is None
+            continue
+        assert stored is not None and len(stored) == len(sentences(passage["text"])) >= 1
+        norms = np.linalg.norm(np.asarray(stored, dtype=np.float32), axis=1)
+        assert np.allclose(norms, 1.0, atol=1e-3)
 
 
 def test_an_online_result_committed_just_before_the_switch_is_in_the_new_index(
