@@ -19,16 +19,27 @@ configured database, LanceDB tables and bucket (the research notebooks' demo cat
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from models.captions import transcript_to_dict
+from models.segmenter import join_embeddings, sentence_batches
 from models.settings import EmbedderSettings
-from models.types import ModelRef, RetrievalSegment, Summary, Transcript, TranscriptSegment
+from models.types import (
+    Embeddings,
+    ModelRef,
+    RetrievalSegment,
+    Summary,
+    Transcript,
+    TranscriptSegment,
+)
 from tellmemore.index import EpisodeMeta, SegmentStore
 from tellmemore.processing import Embed, transcript_key
 from tellmemore.research.metrics import EvalEpisode, EvalSet, entity_id, segment_id
@@ -67,9 +78,11 @@ async def load_eval_catalog(
     *,
     enclosure_base: str = "http://127.0.0.1:8000/demo/audio",
     objects: ObjectStore | None = None,
+    cache_dir: Path | None = None,
 ) -> LoadedCatalog:
     """Write ``eval_set`` into PostgreSQL and LanceDB (idempotent); with ``objects``, the
-    transcripts too, and the episodes record what made each output as processing would."""
+    transcripts too, and the episodes record what made each output as processing would;
+    ``cache_dir`` keeps the embeddings (:func:`store_eval_passages`)."""
     async with pool.connection() as conn:
         for podcast in eval_set.podcasts:
             podcast_uuid = entity_id(podcast.id)
@@ -97,7 +110,7 @@ async def load_eval_catalog(
                         len(episode.passages),
                     ),
                 )
-    segments_written = await store_eval_passages(eval_set, store, embed)
+    segments_written = await store_eval_passages(eval_set, store, embed, cache_dir=cache_dir)
     if objects is not None:
         await _store_transcripts(eval_set, pool, objects, embed)
     episodes = sum(len(p.episodes) for p in eval_set.podcasts)
@@ -134,60 +147,110 @@ async def _store_transcripts(
                 )  # fmt: skip
 
 
-async def store_eval_passages(eval_set: EvalSet, store: SegmentStore, embed: Embed) -> int:
+async def store_eval_passages(
+    eval_set: EvalSet, store: SegmentStore, embed: Embed, *, cache_dir: Path | None = None
+) -> int:
     """Write ``eval_set``'s passages and stand-in summaries into LanceDB only (idempotent);
-    returns the number of passages. Enough for search, which never reads PostgreSQL."""
+    returns the number of passages. Enough for search, which never reads PostgreSQL.
+
+    The passages' sentences are embedded too, as processing stores them (search highlights
+    with them): about ten times the passages' texts. With ``cache_dir`` the vectors are kept
+    there (:func:`cached_embed`), so a test suite that loads the corpus again embeds nothing."""
+    episodes = [(podcast, episode) for podcast in eval_set.podcasts for episode in podcast.episodes]
+    plans = []
+    texts: list[str] = []
+    for podcast, episode in episodes:
+        segments = [
+            RetrievalSegment(
+                id=segment_id(p.id),
+                episode_id=str(entity_id(episode.id)),
+                index=int(p.id.rpartition(":")[2]),
+                start_s=p.start_s,
+                end_s=p.end_s,
+                text=p.text,
+                model=_SEGMENTER,
+                source=_TRANSCRIPT,
+            )
+            for p in episode.passages
+        ]
+        summary = _summary(episode)
+        own = [s.text for s in segments]
+        flat, counts = passage_sentences(own)
+        plans.append((podcast, episode, segments, summary, counts, len(texts)))
+        texts += [*own, summary.summary, *flat]
+    embedded = await cached_embed(embed, texts, cache_dir)
+    matrix = np.asarray(embedded.vectors, dtype=np.float32)
     segments_written = 0
-    for podcast in eval_set.podcasts:
-        for episode in podcast.episodes:
-            episode_uuid = str(entity_id(episode.id))
-            segments = [
-                RetrievalSegment(
-                    id=segment_id(p.id),
-                    episode_id=episode_uuid,
-                    index=int(p.id.rpartition(":")[2]),
-                    start_s=p.start_s,
-                    end_s=p.end_s,
-                    text=p.text,
-                    model=_SEGMENTER,
-                    source=_TRANSCRIPT,
-                )
-                for p in episode.passages
-            ]
-            summary = _summary(episode)
-            # With the passages' sentences, as processing stores them (search highlights with them).
-            texts = [s.text for s in segments]
-            flat, counts = passage_sentences(texts)
-            embedded = await embed([*texts, summary.summary, *flat])
-            vectors = np.asarray(embedded.vectors, dtype=np.float32)[: len(texts) + 1]
-            sentence_vectors = by_passage(
-                np.asarray(embedded.vectors[len(texts) + 1 :], dtype=np.float32), counts
-            )
-            meta = EpisodeMeta(
-                episode_id=episode_uuid,
-                podcast_id=str(entity_id(podcast.id)),
-                episode_title=episode.title,
-                podcast_title=podcast.title,
-                published_at=episode.published_at,
-            )
-            await asyncio.to_thread(
-                store.write_episode,
-                meta,
-                segments,
-                vectors[:-1],
-                summary,
-                vectors[-1],
-                embedding_model=embedded.model,
-                sentence_vectors=sentence_vectors,
-            )
-            segments_written += len(segments)
+    for podcast, episode, segments, summary, counts, start in plans:
+        vectors = matrix[start : start + len(segments) + 1]
+        sentences = matrix[start + len(segments) + 1 : start + len(segments) + 1 + sum(counts)]
+        meta = EpisodeMeta(
+            episode_id=str(entity_id(episode.id)),
+            podcast_id=str(entity_id(podcast.id)),
+            episode_title=episode.title,
+            podcast_title=podcast.title,
+            published_at=episode.published_at,
+        )
+        await asyncio.to_thread(
+            store.write_episode,
+            meta,
+            segments,
+            vectors[:-1],
+            summary,
+            vectors[-1],
+            embedding_model=embedded.model,
+            sentence_vectors=by_passage(sentences, counts),
+        )
+        segments_written += len(segments)
     return segments_written
+
+
+_PROBE = "A probe of the embedding model: its vector names the model's weights and prefixes."
+
+
+async def cached_embed(embed: Embed, texts: Sequence[str], cache_dir: Path | None) -> Embeddings:
+    """``texts`` embedded in calls of at most ``SENTENCE_BATCH``; with ``cache_dir``, read from
+    and saved to a file named by a digest of the model (its id and the vector it gives a fixed
+    probe, so new weights or prefixes miss) and of the texts."""
+    if cache_dir is None:
+        return await _embed_all(embed, texts)
+    probe = await embed([_PROBE])
+    digest = hashlib.sha256(probe.model.id.encode())
+    digest.update(np.asarray(probe.vectors, dtype=np.float32).round(4).tobytes())
+    for text in texts:
+        digest.update(text.encode() + b"\0")
+    path = cache_dir / f"{digest.hexdigest()[:32]}.npy"
+    cached = await asyncio.to_thread(_load, path, (len(texts), probe.dimension))
+    if cached is not None:
+        return Embeddings(cached, probe.dimension, probe.model)
+    embedded = await _embed_all(embed, texts)
+    await asyncio.to_thread(_save, path, np.asarray(embedded.vectors, dtype=np.float32))
+    return embedded
+
+
+def _load(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    try:
+        vectors = np.load(path)
+    except (OSError, ValueError):
+        return None  # not cached yet (or a torn file): embed
+    return vectors if vectors.shape == shape else None
+
+
+def _save(path: Path, vectors: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    with partial.open("wb") as out:
+        np.save(out, vectors)
+    partial.replace(path)  # whole or absent for a concurrent reader
+
+
+async def _embed_all(embed: Embed, texts: Sequence[str]) -> Embeddings:
+    return join_embeddings([await embed(batch) for batch in sentence_batches(list(texts))])
 
 
 async def _load_configured() -> LoadedCatalog:
     """The corpus into the configured database, LanceDB tables and bucket."""
     from models.embedder import Embedder
-    from models.types import Embeddings
     from tellmemore.index import connect
     from tellmemore.research.metrics import load_eval_set
     from tellmemore.settings import load_settings

@@ -65,8 +65,15 @@ def demo_settings(
 
 
 @pytest.fixture(scope="package")
+def corpus_cache(pytestconfig: pytest.Config) -> Path:
+    """Where the corpus's embeddings are kept between runs (pytest's cache folder): the
+    sentences embedded with the passages made the load minutes long on a busy machine."""
+    return Path(pytestconfig.cache.mkdir("corpus-embeddings"))
+
+
+@pytest.fixture(scope="package")
 def demo_catalog(
-    demo_settings: Settings, corpus: EvalSet, embedder_model: Embedder
+    demo_settings: Settings, corpus: EvalSet, embedder_model: Embedder, corpus_cache: Path
 ) -> Iterator[LoadedCatalog]:
     """The corpus alone in the database (earlier tiers' rows removed), loaded for real."""
     with psycopg.connect(demo_settings.database.url, autocommit=True) as conn:
@@ -80,7 +87,8 @@ def demo_catalog(
         await pool.open(wait=True)
         try:
             return await load_eval_catalog(corpus, pool, store, embed_with(embedder_model),
-                                           objects=ObjectStore(demo_settings.s3))  # fmt: skip
+                                           objects=ObjectStore(demo_settings.s3),
+                                           cache_dir=corpus_cache)  # fmt: skip
         finally:
             await pool.close()
 

@@ -101,11 +101,13 @@ def test_a_catalog_in_a_local_folder(
     demo_settings: Settings,
     corpus: EvalSet,
     embedder_model: Embedder,
+    corpus_cache: Path,
     tmp_path: Path,
 ) -> None:
     local = demo_settings.model_copy(update={"lance": LanceSettings(location=str(tmp_path))})
     store = SegmentStore(connect(local.lance, local.s3), embedder_model.dimension)
-    asyncio.run(store_eval_passages(corpus, store, embed_with(embedder_model)))
+    asyncio.run(store_eval_passages(corpus, store, embed_with(embedder_model),
+                                    cache_dir=corpus_cache))  # fmt: skip
     with ResearchCatalog.open(local) as catalog:
         assert len(catalog.segments()) == 246
         assert (tmp_path / local.lance.prefix / "segments.lance").is_dir()
