@@ -45,6 +45,7 @@ from tellmemore.settings import (
 from tellmemore.storage import ObjectStore, make_s3_client, migrate
 from tests.support.apple import FakeApple
 from tests.support.http_server import LoopbackHTTPServer
+from tests.support.secrets import TEST_SECRET
 from tests.support.stack import online, online_settings, uses_online  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,9 +168,6 @@ def fake_apple(apple_server: LoopbackHTTPServer, feed_server: LoopbackHTTPServer
 
 def opml_fixture(name: str, server: LoopbackHTTPServer) -> bytes:
     return (FIXTURES / "opml" / name).read_bytes().replace(b"{{base}}", server.base_url.encode())
-
-
-TEST_SECRET = "test-secret-" + "x" * 40
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ from tellmemore.settings import (
     Settings,
     secret_environment,
 )
+from tests.support.secrets import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -55,7 +56,6 @@ class Online:
 def online_settings(
     database_url: str, redis_settings: RedisSettings, s3_settings: S3Settings
 ) -> Settings:
-    from tests.conftest import TEST_SECRET  # (tests/conftest.py imports this module)
 
     return Settings(
         environment="test",
