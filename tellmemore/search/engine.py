@@ -12,6 +12,7 @@ synchronous: its calls run in worker threads so an async server's loop never wai
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -39,11 +40,12 @@ from tellmemore.search.checks import clean_limit, clean_query
 from tellmemore.search.filters import where_clause
 from tellmemore.search.fusion import reciprocal_rank_fusion, relative_score_fusion
 from tellmemore.search.highlight import query_terms
-from tellmemore.search.highlighter import highlight_page
+from tellmemore.search.highlighter import SENTENCE_VECTORS, highlight_page
 from tellmemore.search.hits import (
     SEGMENT_COLUMNS,
     SUMMARY_COLUMNS,
     Ranked,
+    arrow_rows,
     cosine,
     segment_hit,
 )
@@ -118,22 +120,24 @@ class SearchEngine:
         if mode is not SearchMode.FULLTEXT:
             query_vector = await self._embed_query(view, text)
         with timing.stage("retrieve"):
+            # The vector side brings its hits' sentence vectors: highlighting reads no more.
+            vector = functools.partial(self._vector_segments, sentences=with_highlights)
             if mode is SearchMode.HYBRID:
                 semantic, fulltext = await asyncio.gather(
-                    asyncio.to_thread(self._vector_segments, view, query_vector, where, pool),
+                    asyncio.to_thread(vector, view, query_vector, where, pool),
                     asyncio.to_thread(self._fulltext_segments, view, text, where, pool),
                 )
             elif mode is SearchMode.SEMANTIC:
-                semantic = await asyncio.to_thread(
-                    self._vector_segments, view, query_vector, where, pool
-                )
+                semantic = await asyncio.to_thread(vector, view, query_vector, where, pool)
             else:
                 fulltext = await asyncio.to_thread(self._fulltext_segments, view, text, where, pool)
         with timing.stage("fusion"):
             hits = self._fuse_segments(semantic, fulltext, size, query_vector)
         if with_highlights and hits:
             with timing.stage("highlight"):
-                hits = await self._highlight(view, text, hits, query_vector)
+                hits = await asyncio.to_thread(
+                    highlight_page, view.segments, text, hits, query_vector, semantic.rows
+                )
         if not with_vectors:
             hits = [replace(h, vector=None) for h in hits]
         return hits
@@ -258,9 +262,17 @@ class SearchEngine:
     # -- retrievers (run in threads) ---------------------------------------------------------
 
     def _vector_segments(
-        self, view: _View, vector: Vectors | None, where: str | None, k: int
+        self,
+        view: _View,
+        vector: Vectors | None,
+        where: str | None,
+        k: int,
+        *,
+        sentences: bool = False,
     ) -> Ranked:
-        return self._vector(view.segments, "id", SEGMENT_COLUMNS, vector, where, k)
+        return self._vector(
+            view.segments, "id", SEGMENT_COLUMNS, vector, where, k, sentences=sentences
+        )
 
     def _fulltext_segments(self, view: _View, text: str, where: str | None, k: int) -> Ranked:
         return self._fulltext(view.segments, "id", "text", SEGMENT_COLUMNS, text, where, k)
@@ -273,10 +285,16 @@ class SearchEngine:
         vector: Vectors | None,
         where: str | None,
         k: int,
+        *,
+        sentences: bool = False,
     ) -> Ranked:
+        """The ``k`` rows nearest ``vector``; with ``sentences``, each keeps its stored sentence
+        vectors (Arrow, under ``SENTENCE_VECTORS``): LanceDB reads them for those rows only."""
         table = reader.get()
         if table is None or vector is None:
             return Ranked([], {})
+        sentences = sentences and SENTENCE_VECTORS in table.schema.names
+        columns = [*columns, SENTENCE_VECTORS] if sentences else columns
         query = table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
         query = query.distance_type("cosine")
         if reader.has_index("vector", "IVF"):
@@ -286,7 +304,8 @@ class SearchEngine:
         if where:
             query = query.where(where, prefilter=True)
         with _timed(key, "vector"), timing.stage("vector"):
-            rows = query.select([*columns, "_distance"]).limit(k).to_arrow().to_pylist()
+            answer = query.select([*columns, "_distance"]).limit(k).to_arrow()
+        rows = arrow_rows(answer, SENTENCE_VECTORS if sentences else None)
         for row in rows:
             row["_similarity"] = 1.0 - float(row.pop("_distance"))
         return Ranked([r[key] for r in rows], {r[key]: r for r in rows})

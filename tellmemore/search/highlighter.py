@@ -3,8 +3,9 @@
 A hit that shares a word with the query gets that word's sentence (``highlight.py``). A hit
 found by meaning alone shares none; its most similar sentence is the one to show, and the
 similarities come from the sentence vectors processing stored with the passage
-(``sentence_vectors``, one per sentence in ``sentences()`` order): one read of the page's rows,
-one matrix product. Embedding the sentences here instead cost a model call per page that grew
+(``sentence_vectors``, one per sentence in ``sentences()`` order): brought by the vector query
+for the hits it found, read in one query for the others (full-text hits); one matrix product.
+Embedding the sentences here instead cost a model call per page that grew
 with the number of hits (over a second for ten hits on 2 cores, issue 21). A passage stored
 without sentence vectors (written before they existed, or by a writer that gives none) gets its
 first sentence, as a hit without any score always did.
@@ -13,8 +14,9 @@ first sentence, as a hit without any score always did.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,17 +33,32 @@ SENTENCE_VECTORS = "sentence_vectors"
 
 
 def highlight_page(
-    reader: TableReader, text: str, hits: Sequence[SegmentHit], query_vector: Vectors | None
+    reader: TableReader,
+    text: str,
+    hits: Sequence[SegmentHit],
+    query_vector: Vectors | None,
+    fetched: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[SegmentHit]:
-    """``hits`` with their best sentence marked (blocking: LanceDB, so call it in a thread)."""
+    """``hits`` with their best sentence marked (blocking: LanceDB, so call it in a thread).
+
+    ``fetched``: the vector query's rows by passage id, which carry their sentence vectors
+    under ``sentence_vectors`` (an Arrow list value, null for a passage stored without) when
+    it selected them; only the hits found by meaning without them (full-text hits) are read,
+    in one query."""
     terms = query_terms(text)
-    by_meaning = [
-        h.segment_id for h in hits if query_vector is not None and not shares_term(h.text, terms)
-    ]
+    by_meaning = [h for h in hits if query_vector is not None and not shares_term(h.text, terms)]
     scores: dict[str, list[float]] = {}
     if by_meaning and query_vector is not None:
-        with timing.stage("highlight_vectors"):
-            stored = sentence_vectors(reader, [h for h in hits if h.segment_id in by_meaning])
+        came = {
+            key: row[SENTENCE_VECTORS]
+            for key, row in (fetched or {}).items()
+            if SENTENCE_VECTORS in row
+        }
+        stored = _checked(came, [h for h in by_meaning if h.segment_id in came])
+        missing = [h for h in by_meaning if h.segment_id not in came]
+        if missing:
+            with timing.stage("highlight_vectors"):
+                stored.update(sentence_vectors(reader, missing))
         query = np.asarray(query_vector, dtype=np.float32)
         scores = {key: [float(x) for x in matrix @ query] for key, matrix in stored.items()}
     return [
@@ -75,15 +92,22 @@ def sentence_vectors(reader: TableReader, hits: Sequence[SegmentHit]) -> dict[st
         .limit(len(hits))
         .to_arrow()
     )
-    expected = {h.segment_id: len(sentences(h.text)) for h in hits}
-    out: dict[str, np.ndarray] = {}
     column = rows.column(SENTENCE_VECTORS).combine_chunks()
-    for key, position in zip(rows.column("id").to_pylist(), range(len(rows)), strict=True):
-        if not column[position].is_valid:
+    found = {key: column[i] for i, key in enumerate(rows.column("id").to_pylist())}
+    return _checked(found, hits)
+
+
+def _checked(found: Mapping[str, pa.Scalar], hits: Sequence[SegmentHit]) -> dict[str, np.ndarray]:
+    """The matrices of ``hits`` in ``found`` that are stored (not null) and whose sentence
+    count still matches their text."""
+    out: dict[str, np.ndarray] = {}
+    for hit in hits:
+        value = found.get(hit.segment_id)
+        if value is None or not value.is_valid:
             continue
-        matrix = _matrix(column[position].values)
-        if len(matrix) == expected.get(key):
-            out[key] = matrix
+        matrix = _matrix(value.values)
+        if len(matrix) == len(sentences(hit.text)):
+            out[hit.segment_id] = matrix
     return out
 
 

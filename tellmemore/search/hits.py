@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from tellmemore.search.highlight import term_marks
 from tellmemore.search.ports import Vectors
@@ -82,3 +83,15 @@ def segment_hit(
         fulltext_rank=ranks[1],
         vector=tuple(float(x) for x in raw) if vector and raw is not None else None,
     )
+
+
+def arrow_rows(answer: pa.Table, kept: str | None) -> list[dict[str, Any]]:
+    """An answer's rows as dicts; the ``kept`` column stays Arrow (one value per row): sentence
+    vectors as Python floats would cost more than the query."""
+    if kept is None:
+        return answer.to_pylist()  # type: ignore[no-any-return]
+    column = answer.column(kept).combine_chunks()
+    rows: list[dict[str, Any]] = answer.drop_columns([kept]).to_pylist()
+    for position, row in enumerate(rows):
+        row[kept] = column[position]
+    return rows
