@@ -32,9 +32,9 @@ from tellmemore.settings import (
     secret_environment,
 )
 from tellmemore.wiring import open_services
-from tests.conftest import TEST_SECRET
 from tests.support.audio_files import encode, librivox
 from tests.support.http_server import LoopbackHTTPServer
+from tests.support.secrets import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

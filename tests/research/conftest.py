@@ -27,7 +27,7 @@ from tellmemore.settings import (
     Settings,
 )
 from tellmemore.storage import ObjectStore, make_pool
-from tests.conftest import TEST_SECRET
+from tests.support.secrets import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -18,10 +18,11 @@ from httpx import AsyncClient
 
 from tellmemore.accounts import VerificationTokens
 from tellmemore.settings import AuthSettings, Settings
-from tests.conftest import TEST_SECRET, bearer, register, serve
+from tests.conftest import bearer, register, serve
 from tests.storage.helpers import rows
 from tests.storage.test_email import SmtpServer, parse, smtp_server  # noqa: F401 (fixture)
 from tests.support.http_server import LoopbackHTTPServer
+from tests.support.secrets import TEST_SECRET
 
 _LINK = re.compile(r"https?://\S+/verify-email\?token=(\S+)")
 
