@@ -57,7 +57,9 @@ def segment(ds: Dataset, settings: Settings) -> Dataset:
         Segment,
         fn_constructor_kwargs={"settings": settings},
         batch_format=FORMAT,
-        batch_size=None,
+        # A block's episodes in one call; an explicit size because the embedder may ask for a
+        # GPU share, and Ray Data refuses batch_size=None then.
+        batch_size=b.episodes_per_block,
         compute=ActorPoolStrategy(size=b.embed_actors),
         num_gpus=b.embed_gpus,
         num_cpus=b.embed_cpus,

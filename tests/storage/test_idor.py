@@ -92,6 +92,14 @@ async def demo_transcript(w: World) -> None:
         await _same_for_everyone(w, method, "/demo/transcripts/tmm-demo-0003.vtt", 404)
 
 
+async def docs_asset(w: World) -> None:
+    """The offline documentation's files are the same for everyone; a name outside the
+    package's folder is a 404, never a file from elsewhere."""
+    await _same_for_everyone(w, "GET", "/docs/assets/swagger-ui.css", 200)
+    for name in ("..%2f..%2fpyproject.toml", "%2e%2e", "nope.js"):
+        await _same_for_everyone(w, "GET", f"/docs/assets/{name}", 404)
+
+
 async def refresh_podcast(w: World) -> None:
     await _public_catalog(w, "POST", f"/podcasts/{w.podcast_id}/refresh")
 
@@ -278,6 +286,7 @@ MATRIX: dict[tuple[str, str], Check] = {
     ("HEAD", "/demo/audio/{name}"): demo_audio,
     ("GET", "/demo/transcripts/{name}"): demo_transcript,
     ("HEAD", "/demo/transcripts/{name}"): demo_transcript,
+    ("GET", "/docs/assets/{name}"): docs_asset,
     ("PUT", "/me/subscriptions/{podcast_id}"): subscribe,
     ("DELETE", "/me/subscriptions/{podcast_id}"): unsubscribe,
     ("DELETE", "/me/sessions/{session_id}"): revoke_session,

@@ -2,9 +2,10 @@
 the new index too, and the switch waits for online commits in flight (the batch run's catch-up
 after the switch then sees every episode written into the old index).
 
-The queue-less processor, the database, the S3 server and LanceDB are real; the models are
-stand-ins behind the :class:`~tellmemore.processing.Models` port, and the switch happens inside
-the embedding call: after the processor looked the active index up, before it commits.
+The queue-less processor, the database, the S3 server, LanceDB and the models are real (the
+packaged offline models, :mod:`tests.support.real_models`); the switch happens inside the first
+embedding call in an index's space: after the processor looked the active index up, before it
+commits.
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from models.settings import EmbedderSettings
-from models.types import Embeddings, ModelRef, RetrievalSegment, Summary, Transcript
+from models.types import Embeddings
 from tellmemore.catalog import FeedFetcher
 from tellmemore.catalog.feeds.fetch import make_http_client
 from tellmemore.index import SearchIndex, SearchTables, connect, index_for, registry
@@ -33,6 +32,7 @@ from tellmemore.settings import LanceSettings, S3Settings, Settings
 from tellmemore.storage import ObjectStore, make_pool
 from tests.storage.helpers import rows
 from tests.support.http_server import LoopbackHTTPServer
+from tests.support.real_models import LocalModels, local_models
 
 VTT = b"""WEBVTT
 
@@ -48,29 +48,33 @@ NEW = index_for(EmbedderSettings(query_prefix="query: ", passage_prefix="passage
 
 @dataclass
 class SwitchWhileEmbedding:
-    """Stand-in models; the first embedding call switches readers to ``NEW`` (a re-embedding
-    run finishing) before it answers."""
+    """The real models; the first embedding call in an index's space switches readers to
+    ``NEW`` (a re-embedding run finishing) before the real embedder answers it. Calls without a
+    space (the segmenter's sentence vectors) pass straight through."""
 
+    models: LocalModels
     database_url: str
     spaces: list[str] = field(default_factory=list)
-
-    async def transcribe(self, samples: npt.NDArray[np.float32], offset_s: float) -> Transcript:
-        raise AssertionError("the publisher's transcript is used")
-
-    async def summarize(self, segments: Sequence[RetrievalSegment], title: str | None) -> Summary:
-        return Summary("Rivers and herons.", ("rivers",), (), ModelRef("llm", "stand-in", "1"))
 
     async def embed(
         self, texts: Sequence[str], space: EmbedderSettings | None = None
     ) -> Embeddings:
-        assert space is not None
-        self.spaces.append(space.passage_prefix)
-        if len(self.spaces) == 1:
-            async with await psycopg.AsyncConnection.connect(self.database_url) as conn:
-                await registry.activate(conn, NEW.name)
-        vectors = np.random.default_rng(0).standard_normal((len(texts), 8)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        return Embeddings(vectors, 8, ModelRef("embedding", f"stand-in{space.passage_prefix}", "1"))
+        if space is not None:
+            self.spaces.append(space.passage_prefix)
+            if len(self.spaces) == 1:
+                async with await psycopg.AsyncConnection.connect(self.database_url) as conn:
+                    await registry.activate(conn, NEW.name)
+        return await self.models.embed(texts, space)
+
+    def ports(self) -> Models:
+        return Models(
+            transcribe=self.models.transcribe, summarize=self.models.summarize, embed=self.embed
+        )
+
+
+@pytest.fixture(scope="session")
+def real_models() -> LocalModels:
+    return local_models()
 
 
 @pytest.fixture
@@ -130,6 +134,7 @@ async def test_an_online_episode_stored_during_a_switch_over_lands_in_the_new_in
     database_url: str,
     feed_server: LoopbackHTTPServer,
     pool: AsyncConnectionPool,
+    real_models: LocalModels,
     tmp_path: Path,
 ) -> None:
     settings = settings.model_copy(
@@ -141,14 +146,14 @@ async def test_an_online_episode_stored_during_a_switch_over_lands_in_the_new_in
     async with pool.connection() as conn:
         assert await registry.claim_if_none_active(conn, OLD, None)  # readers use OLD
         await registry.register(conn, NEW, None)  # a re-embedding run builds NEW
-    models = SwitchWhileEmbedding(database_url)
+    models = SwitchWhileEmbedding(real_models, database_url)
     # The processor would not look the active index up again for an hour by itself.
     tables = SearchTables(connect(settings.lance, settings.s3), pool, settings.models.embedder,
                           ttl_s=3600)  # fmt: skip
     async with make_http_client(settings.feeds) as http:
         processor = EpisodeProcessor(
             settings, pool, ObjectStore(settings.s3), tables,
-            Models(transcribe=models.transcribe, summarize=models.summarize, embed=models.embed),
+            models.ports(),
             FeedFetcher(settings.feeds, http),
         )  # fmt: skip
         outcome = await processor.process(episode_id)
@@ -156,10 +161,11 @@ async def test_an_online_episode_stored_during_a_switch_over_lands_in_the_new_in
     assert models.spaces == ["", "passage: "]  # embedded for OLD, then again for NEW
     written = passages(settings, NEW, episode_id)
     assert len(written) == outcome.segment_count >= 1
-    assert {p["embedding_model"] for p in written} == {"embedding:stand-inpassage: @1"}
+    new_model = (await real_models.embed(["x"], NEW.embedder)).model.id
+    assert {p["embedding_model"] for p in written} == {new_model}
     (row,) = rows(database_url, "SELECT status, embedding_model FROM episodes WHERE id = %s",
                   episode_id)  # fmt: skip
-    assert row == {"status": "done", "embedding_model": "embedding:stand-inpassage: @1"}
+    assert row == {"status": "done", "embedding_model": new_model}
 
 
 @pytest.mark.usefixtures("registry_restored")
