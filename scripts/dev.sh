@@ -36,7 +36,7 @@ setup() {
 # The web app (web/): its npm packages (again only when the lock changed) and its build in
 # web/dist, which the API serves on its own origin (api/web_app.py).
 web_app() {
-  command -v node >/dev/null && command -v npm >/dev/null || debian_packages nodejs npm
+  node_runtime
   local want have=""
   want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
   [[ -f web/node_modules/.tmm-installed ]] && have=$(cat web/node_modules/.tmm-installed)
@@ -45,6 +45,25 @@ web_app() {
     echo "$want" > web/node_modules/.tmm-installed
   fi
   (cd web && npm run build)
+}
+
+# Node.js as web/package.json's "engines" asks (>= 20.19, for Vite). Debian's own is enough
+# where it is new enough (trixie); on older releases (bookworm ships 18) npm fetches the
+# official build from the npm registry into .local/node, once, and it goes first on PATH.
+NODE_PACKAGE_VERSION=22.23.5
+node_runtime() {
+  command -v node >/dev/null && command -v npm >/dev/null || debian_packages nodejs npm
+  local arch prefix=.local/node
+  case $(uname -m) in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+  local bin=$PWD/$prefix/node_modules/node-linux-$arch/bin
+  [[ -x $bin/node ]] && export PATH="$bin:$PATH"
+  if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+                process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    echo "Node.js $(node --version) is older than 20.19; installing $NODE_PACKAGE_VERSION in $prefix"
+    npm install --prefix "$prefix" --no-save --no-audit --no-fund \
+      "node-linux-$arch@$NODE_PACKAGE_VERSION" >/dev/null
+    export PATH="$bin:$PATH"
+  fi
 }
 
 debian_packages() {
