@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 
 class Out(BaseModel):
@@ -91,7 +91,11 @@ class ChapterOut(BaseModel):
 class SummaryOut(BaseModel):
     summary: str
     topics: list[str]
-    chapters: list[ChapterOut]
+    chapters: list[ChapterOut] = Field(
+        description="The publisher's chapters (podcast:chapters) when the feed offers usable "
+        "ones, else the summarizer's."
+    )
+    chapters_source: Literal["publisher", "summarizer"] = "summarizer"
 
 
 class StepProgressOut(Out):
@@ -144,7 +148,9 @@ class EpisodeOut(Out):
     llm_model: str | None = None
     embedding_model: str | None = None
     segment_count: int | None = None
-    summary: SummaryOut | None = None
+    summary: SummaryOut | None = Field(
+        default=None, validation_alias=AliasChoices("shown_summary", "summary")
+    )
     created_at: datetime
     updated_at: datetime
 

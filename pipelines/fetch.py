@@ -24,7 +24,9 @@ from tellmemore.processing import (
     DownloadLimits,
     ProcessingError,
     audio_prefix,
+    chapters_doc,
     download_enclosure,
+    publisher_chapters,
     publisher_transcript,
     stage_audio,
 )
@@ -62,6 +64,7 @@ async def _download(
     objects: ObjectStore,
     limits: DownloadLimits,
 ) -> Item:
+    item = await _chapters(item, fetcher)
     links = json.loads(item.publisher_transcripts or "[]")
     if settings.processing.prefer_publisher_transcript and links:
         found = await publisher_transcript(
@@ -81,6 +84,16 @@ async def _download(
         downloaded = await download_enclosure(item.enclosure_url, Path(tmp) / "enclosure", limits)
         key = await stage_audio(objects, item.episode_id, downloaded)
     return replace(item, audio_key=key)
+
+
+async def _chapters(item: Item, fetcher: FeedFetcher) -> Item:
+    """The publisher's chapters, read while the episode's other documents are fetched; an
+    unusable document leaves the stored ones (``publisher_chapters`` stays "")."""
+    if not item.chapters_url:
+        return replace(item, publisher_chapters="[]")
+    found = await publisher_chapters(fetcher, item.chapters_url, duration_s=None,
+                                     episode_id=item.episode_id)  # fmt: skip
+    return replace(item, publisher_chapters=json.dumps(chapters_doc(found)) if found else "")
 
 
 def audio_prefix_of(item: Item) -> str:

@@ -45,6 +45,7 @@ class Candidate:
     embedding_model: str | None
     # Seconds of audio, as processing measured it or else as the feed says (progress, ETA).
     audio_s: float | None = None
+    chapters_url: str | None = None  # the feed's podcast:chapters document
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def candidates(conn: psycopg.Connection[Any], selection: Selection) -> list[Cand
             "p.title AS podcast_title, e.published_at, e.enclosure_url, e.transcripts, "
             "p.language, e.transcript_key, e.status, e.transcript_source, e.transcript_model, "
             "e.segmenter_model, e.llm_model, e.embedding_model, "
-            "coalesce(e.audio_duration_s, e.duration_s)::float8 AS audio_s "
+            "coalesce(e.audio_duration_s, e.duration_s)::float8 AS audio_s, e.chapters_url "
             "FROM episodes e JOIN podcasts p ON p.id = e.podcast_id WHERE e.id = ANY(%s)",
             (ids,),
         )
@@ -172,6 +173,7 @@ class DoneOutputs:
     llm_model: str | None = None
     summary: dict[str, Any] | None = None
     embedding_model: str | None = None
+    publisher_chapters: list[dict[str, Any]] | None = None  # as fetched by the download stage
 
 
 def record_done(
@@ -194,7 +196,8 @@ def record_done(
                 if value is None:
                     continue
                 sets.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-                params.append(Jsonb(value) if column == "summary" else value)
+                jsonb = column in ("summary", "publisher_chapters")
+                params.append(Jsonb(value) if jsonb else value)
             conn.execute(
                 sql.SQL("UPDATE episodes SET {} WHERE id = %s").format(sql.SQL(", ").join(sets)),
                 [*params, episode_id],

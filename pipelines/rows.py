@@ -35,7 +35,11 @@ class Item:
     publisher_transcripts: str  # JSON list of {url, type, language}
     language: str
     transcript_key: str  # the stored transcript's S3 key ("" if none yet)
+    chapters_url: str = ""  # the feed's podcast:chapters document ("" if none)
     # Filled by the stages:
+    # JSON list of the publisher's chapters as fetched by the download stage ("" when not
+    # fetched this run: the stored ones stay)
+    publisher_chapters: str = ""
     audio_key: str = ""  # staged audio in S3
     transcript: str = ""  # JSON (models.captions format), when made in this run
     transcript_source: str = ""  # publisher | asr
@@ -70,6 +74,8 @@ SCHEMA = pa.schema(
         ("publisher_transcripts", pa.string()),
         ("language", pa.string()),
         ("transcript_key", pa.string()),
+        ("chapters_url", pa.string()),
+        ("publisher_chapters", pa.string()),
         ("audio_key", pa.string()),
         ("transcript", pa.large_string()),
         ("transcript_source", pa.string()),

@@ -348,6 +348,7 @@ def _item(c: ledger.Candidate) -> Item:
         publisher_transcripts=json.dumps(c.transcripts or []),
         language=c.language or "",
         transcript_key=c.transcript_key or "",
+        chapters_url=c.chapters_url or "",
     )
 
 

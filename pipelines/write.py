@@ -102,6 +102,8 @@ class Write:
         if summary is not None and item.summary_is_new:
             outputs.update(llm_model=summary.model.id, summary=_summary_doc(summary))
         outputs["embedding_model"] = item.embedding_model
+        if item.publisher_chapters:
+            outputs["publisher_chapters"] = json.loads(item.publisher_chapters)
         ledger.record_done(self._conn, self._plan, self._run_id, item.episode_id,
                            ledger.DoneOutputs(**outputs))  # fmt: skip
         BATCH_EPISODES.labels(self._run_id, "done").inc()

@@ -41,11 +41,12 @@ async def get_episode(episode_id: UUID, catalog: CatalogDep, viewer: Viewer) -> 
 
 @router.get("/{episode_id}/summary", response_model=SummaryOut, responses=ERROR_RESPONSES)
 async def get_summary(episode_id: UUID, catalog: CatalogDep, viewer: Viewer) -> SummaryOut:
-    """The LLM's summary, topics and chapter titles (409 until the episode is processed)."""
+    """The LLM's summary and topics, and chapters: the publisher's own when the feed offers
+    usable ones, else the summarizer's (409 until the episode is processed)."""
     episode = await catalog.get_episode(episode_id, viewer=viewer)
-    if episode.summary is None:
+    if episode.shown_summary is None:
         raise _not_ready("summary", episode.status)
-    return SummaryOut.model_validate(episode.summary)
+    return SummaryOut.model_validate(episode.shown_summary)
 
 
 @router.get(

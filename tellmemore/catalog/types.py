@@ -170,6 +170,19 @@ class Episode:
     segment_count: int | None = None
     audio_duration_s: float | None = None
     summary: dict[str, Any] | None = None
+    # [{start_s, end_s, title}] from the feed's podcast:chapters, fetched when processed.
+    publisher_chapters: list[dict[str, Any]] | None = None
+
+    @property
+    def shown_summary(self) -> dict[str, Any] | None:
+        """The summary as listeners see it: the publisher's chapters in place of the
+        summarizer's when the feed offers usable ones (``chapters_source`` says which)."""
+        if self.summary is None:
+            return None
+        if self.publisher_chapters:
+            return {**self.summary, "chapters": self.publisher_chapters,
+                    "chapters_source": "publisher"}  # fmt: skip
+        return {**self.summary, "chapters_source": "summarizer"}
 
     @property
     def progress(self) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ same steps to their model replicas or actors through the small interfaces in
 """
 
 from tellmemore.processing import outcomes, policy
+from tellmemore.processing.chapters import chapters_doc, parse_chapters, publisher_chapters
 from tellmemore.processing.download import (
     DownloadLimits,
     delete_staged,
@@ -33,12 +34,15 @@ __all__ = [
     "ProcessingError",
     "Upkeep",
     "audio_prefix",
+    "chapters_doc",
     "delete_staged",
     "download_enclosure",
     "error_of",
     "make_queue",
     "outcomes",
+    "parse_chapters",
     "policy",
+    "publisher_chapters",
     "publisher_transcript",
     "sniff_audio_type",
     "stage_audio",

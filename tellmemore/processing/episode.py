@@ -34,13 +34,14 @@ from models import audio
 from models.captions import transcript_to_dict
 from models.errors import ModelError
 from models.segmenter import join_embeddings, segment_transcript, sentence_batches, sentence_texts
-from models.types import RetrievalSegment, Summary, Transcript
+from models.types import Chapter, RetrievalSegment, Summary, Transcript
 from models.whisper import stitch
 from tellmemore.catalog import FeedFetcher
 from tellmemore.errors import CatalogError
 from tellmemore.index import EpisodeMeta, SearchTables, registry
 from tellmemore.metrics import STAGE_SECONDS
 from tellmemore.processing import policy, rows
+from tellmemore.processing.chapters import chapters_doc, publisher_chapters
 from tellmemore.processing.download import (
     DownloadLimits,
     delete_staged,
@@ -128,7 +129,12 @@ class EpisodeProcessor:
             )
         await self._step(episode_id, "summarizing")
         summary = await self._models.summarize(segments, item.title)
-        return await self._store(item, transcript, source, segments, summary)
+        chapters: tuple[Chapter, ...] = ()
+        if item.chapters_url:
+            chapters = await publisher_chapters(self._fetcher, item.chapters_url,
+                                                duration_s=transcript.duration_s or None,
+                                                episode_id=str(episode_id))  # fmt: skip
+        return await self._store(item, transcript, source, segments, summary, chapters)
 
     async def _segment(self, transcript: Transcript, episode_id: str) -> list[RetrievalSegment]:
         """Passages cut at topic shifts: sentence vectors from the configured embedder (not the
@@ -144,6 +150,7 @@ class EpisodeProcessor:
         source: str,
         segments: list[RetrievalSegment],
         summary: Summary,
+        publisher: tuple[Chapter, ...],
     ) -> Outcome:
         """Embed in the active index's space, write, and commit while that index is still the
         active one (else again into the one now active: a switch-over never leaves an online
@@ -165,6 +172,9 @@ class EpisodeProcessor:
                 {"start_s": c.start_s, "end_s": c.end_s, "title": c.title} for c in summary.chapters
             ],
         }
+        # None keeps what an earlier run fetched (the document may only be down for now).
+        fetched = bool(publisher) or not item.chapters_url
+        kept_chapters = chapters_doc(publisher) if fetched else None
         for _ in range(_SWITCHES):
             await self._step(episode_id, "embedding")
             index = await self._tables.active.current()
@@ -197,6 +207,7 @@ class EpisodeProcessor:
                 segment_count=len(segments),
                 audio_duration_s=transcript.duration_s or None,
                 summary=summary_doc,
+                publisher_chapters=kept_chapters,
             )
             async with self._pool.connection() as conn, conn.transaction():
                 if await registry.still_active(conn, index.name):

@@ -29,6 +29,7 @@ class WorkItem:
     enclosure_type: str | None
     transcripts: list[dict[str, Any]]
     language: str | None
+    chapters_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,17 @@ class Outputs:
     segment_count: int
     audio_duration_s: float | None
     summary: dict[str, Any]
+    # The publisher's chapters as fetched ([] when the feed offers none); None leaves the
+    # stored ones (the document was unreachable this time).
+    publisher_chapters: list[dict[str, Any]] | None = None
 
 
 async def work_item(conn: Conn, episode_id: UUID) -> WorkItem | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT e.id AS episode_id, e.podcast_id, e.title, p.title AS podcast_title, "
-            "e.published_at, e.enclosure_url, e.enclosure_type, e.transcripts, p.language "
+            "e.published_at, e.enclosure_url, e.enclosure_type, e.transcripts, p.language, "
+            "e.chapters_url "
             "FROM episodes e JOIN podcasts p ON p.id = e.podcast_id WHERE e.id = %s",
             (episode_id,),
         )
@@ -93,8 +98,8 @@ async def done(conn: Conn, episode_id: UUID, out: Outputs) -> None:
         "processing_progress = NULL, error_code = NULL, "
         "error_message = NULL, processed_at = now(), updated_at = now(), transcript_key = %s, "
         "transcript_source = %s, transcript_model = %s, segmenter_model = %s, llm_model = %s, "
-        "embedding_model = %s, segment_count = %s, audio_duration_s = %s, summary = %s "
-        "WHERE id = %s",
+        "embedding_model = %s, segment_count = %s, audio_duration_s = %s, summary = %s, "
+        "publisher_chapters = COALESCE(%s, publisher_chapters) WHERE id = %s",
         (
             out.transcript_key,
             out.transcript_source,
@@ -105,6 +110,7 @@ async def done(conn: Conn, episode_id: UUID, out: Outputs) -> None:
             out.segment_count,
             out.audio_duration_s,
             Jsonb(out.summary),
+            None if out.publisher_chapters is None else Jsonb(out.publisher_chapters),
             episode_id,
         ),
     )

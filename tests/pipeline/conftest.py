@@ -120,9 +120,11 @@ def publish(
     server: LoopbackHTTPServer,
     folder: Path,
     episodes: dict[str, list[int] | str],
+    chapters: dict[str, bytes | None] | None = None,
 ) -> Backlog:
     """A podcast whose episodes are ``guid -> clips`` (real speech) or ``guid -> "404"`` /
-    ``"corrupt"``; added to the catalog (status ``new``: nothing is queued)."""
+    ``"corrupt"``; added to the catalog (status ``new``: nothing is queued). ``chapters`` gives
+    some episodes a podcast:chapters document (None: its URL answers 404)."""
     key = uuid.uuid4().hex[:8]
     items = []
     spoken = {}
@@ -135,14 +137,23 @@ def publish(
             assert isinstance(spec, list)
             body, spoken[guid] = speech_mp3(spec, folder)
             server.add(path, body=body, content_type="audio/mpeg")
+        chapter_tag = ""
+        if chapters is not None and guid in chapters:
+            chapters_path = f"/batch-{key}/{guid}-chapters.json"
+            if (doc := chapters[guid]) is not None:
+                server.add(chapters_path, body=doc, content_type="application/json+chapters")
+            chapter_tag = (f'<podcast:chapters url="{server.base_url}{chapters_path}" '
+                           'type="application/json+chapters"/>')  # fmt: skip
         items.append(
             f'<item><title>Episode {guid}</title><guid isPermaLink="false">{guid}</guid>'
             f"<pubDate>Mon, {n + 1:02d} Nov 2026 09:00:00 +0000</pubDate>"
             f'<enclosure url="{server.base_url}{path}" length="1000" type="audio/mpeg"/>'
-            "</item>"
+            f"{chapter_tag}</item>"
         )
     feed = (
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Backlog {key}</title>'
+        '<?xml version="1.0"?><rss version="2.0" '
+        'xmlns:podcast="https://podcastindex.org/namespace/1.0">'
+        f"<channel><title>Backlog {key}</title>"
         f"<link>{server.base_url}</link><description>Read speech.</description>"
         f"{''.join(items)}</channel></rss>"
     ).encode()

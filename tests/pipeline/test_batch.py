@@ -45,6 +45,10 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT = index_for(EmbedderSettings())
+CHAPTERS = json.dumps(
+    {"version": "1.2.0", "chapters": [{"startTime": 0, "title": "Opening"},
+                                      {"startTime": 3, "endTime": 5, "title": "A reading"}]}
+).encode()  # fmt: skip
 
 
 def run(settings: Settings, stages: str = "all", **options: Any) -> RunReport:
@@ -64,6 +68,7 @@ def backlog(
         feed_server,
         folder,
         {"a": [0, 1], "b": [2], "c": [3, 4], "gone": "404", "broken": "corrupt"},
+        chapters={"a": CHAPTERS, "b": None},  # b's document is not there
     )
 
 
@@ -107,7 +112,8 @@ def test_a_backlog_is_processed_end_to_end(
     episodes = {r["guid"]: r for r in rows(
         database_url,
         "SELECT guid, status, transcript_key, transcript_source, transcript_model, llm_model, "
-        "embedding_model, segment_count, summary, error_code FROM episodes WHERE podcast_id = %s",
+        "embedding_model, segment_count, summary, error_code, publisher_chapters "
+        "FROM episodes WHERE podcast_id = %s",
         backlog.podcast_id,
     )}  # fmt: skip
     objects = ObjectStore(batch_settings.s3)
@@ -130,6 +136,14 @@ def test_a_backlog_is_processed_end_to_end(
     )
     summaries = lance_rows(batch_settings, DEFAULT.summaries_table, backlog.podcast_id)
     assert len(summaries) == 3
+    # The publisher's chapters, read by the download stage: a's document, none for c (its
+    # feed offers none), and b's missing document leaves nothing recorded.
+    assert episodes["a"]["publisher_chapters"] == [
+        {"start_s": 0.0, "end_s": 3.0, "title": "Opening"},
+        {"start_s": 3.0, "end_s": 5.0, "title": "A reading"},
+    ]
+    assert episodes["c"]["publisher_chapters"] == []
+    assert episodes["b"]["publisher_chapters"] is None
 
 
 def test_a_broken_episode_fails_alone_with_its_reason(

@@ -32,19 +32,27 @@ def speech_mp3(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
 
 
 def rss(base: str, items: list[dict[str, Any]]) -> bytes:
-    """A small podcast feed; each item: guid, title, enclosure (url), type, date."""
+    """A small podcast feed; each item: guid, title, enclosure (url), type, date, and
+    optionally chapters (the URL of a podcast:chapters document)."""
     entries = "".join(
         f"""<item><title>{i["title"]}</title><guid isPermaLink="false">{i["guid"]}</guid>
         <pubDate>{i.get("date", "Mon, 02 Nov 2026 09:00:00 +0000")}</pubDate>
         <enclosure url="{i["enclosure"]}" length="1000" type="{i.get("type", "audio/mpeg")}"/>
-        </item>"""
+        {_chapters(i.get("chapters"))}</item>"""
         for i in items
     )
     return (
-        f"""<?xml version="1.0"?><rss version="2.0"><channel>
+        f"""<?xml version="1.0"?><rss version="2.0"
+        xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel>
         <title>Test show {uuid.uuid4().hex[:6]}</title><link>{base}</link>
         <description>Speech for tests.</description>{entries}</channel></rss>"""
     ).encode()
+
+
+def _chapters(url: str | None) -> str:
+    if url is None:
+        return ""
+    return f'<podcast:chapters url="{url}" type="application/json+chapters"/>'
 
 
 async def wait_for(

@@ -5,6 +5,7 @@ app, and the episode is downloaded, transcribed by Whisper replicas, summarized 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -62,9 +63,15 @@ async def test_subscribing_processes_an_episode_end_to_end(
     key = uuid.uuid4().hex[:8]
     audio_url = feed_server.add(f"/e2e-{key}/speech.mp3", body=audio_bytes,
                                 content_type="audio/mpeg")  # fmt: skip
-    feed = rss(
-        feed_server.base_url, [{"guid": "e1", "title": "Read speech", "enclosure": audio_url}]
-    )
+    # The publisher's chapters: a hidden one and one past the audio's end are left out.
+    chapters = {"version": "1.2.0", "chapters": [
+        {"startTime": 0, "title": "Opening"}, {"startTime": 1, "title": "Hidden", "toc": False},
+        {"startTime": 2.5, "title": "The  reading\u0007"}, {"startTime": 86400, "title": "Late"},
+    ]}  # fmt: skip
+    chapters_url = feed_server.add(f"/e2e-{key}/chapters.json", body=json.dumps(chapters).encode(),
+                                   content_type="application/json+chapters")  # fmt: skip
+    item = {"guid": "e1", "title": "Read speech", "enclosure": audio_url, "chapters": chapters_url}
+    feed = rss(feed_server.base_url, [item])
     feed_url = feed_server.add(f"/e2e-{key}/feed.xml", body=feed)
 
     response = await http.post("/podcasts", json={"feed_url": feed_url})
@@ -92,6 +99,13 @@ async def test_subscribing_processes_an_episode_end_to_end(
     assert srt.status_code == 200 and srt.text.startswith("1\n00:00:")
     summary = (await http.get(f"/episodes/{episode_id}/summary")).json()
     assert summary["summary"] == done["summary"]["summary"]
+    # The read-along's chapters are the publisher's, cut at the audio's end.
+    assert summary["chapters_source"] == "publisher"
+    assert [(c["start_s"], c["title"]) for c in summary["chapters"]] == [
+        (0.0, "Opening"), (2.5, "The reading")]  # fmt: skip
+    assert summary["chapters"][0]["end_s"] == 2.5
+    assert summary["chapters"][1]["end_s"] == pytest.approx(transcript["duration_s"])
+    assert transcript["duration_s"] > 2.5
 
     rows = segments_in_lance(online, episode_id)
     assert len(rows) == done["segment_count"] >= 1

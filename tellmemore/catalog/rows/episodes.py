@@ -23,7 +23,7 @@ _COLUMNS = (
     " transcripts, status, created_at, updated_at, processing_step, processing_progress,"
     " error_code, error_message,"
     " processed_at, transcript_source, transcript_key, transcript_model, segmenter_model,"
-    " llm_model, embedding_model, segment_count, audio_duration_s, summary"
+    " llm_model, embedding_model, segment_count, audio_duration_s, summary, publisher_chapters"
 )
 
 _WRITE_FIELDS = (

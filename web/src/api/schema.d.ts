@@ -144,7 +144,8 @@ export interface paths {
         };
         /**
          * Get Summary
-         * @description The LLM's summary, topics and chapter titles (409 until the episode is processed).
+         * @description The LLM's summary and topics, and chapters: the publisher's own when the feed offers
+         *     usable ones, else the summarizer's (409 until the episode is processed).
          */
         get: operations["get_summary_episodes__episode_id__summary_get"];
         put?: never;
@@ -1997,8 +1998,17 @@ export interface components {
         };
         /** SummaryOut */
         SummaryOut: {
-            /** Chapters */
+            /**
+             * Chapters
+             * @description The publisher's chapters (podcast:chapters) when the feed offers usable ones, else the summarizer's.
+             */
             chapters: components["schemas"]["ChapterOut"][];
+            /**
+             * Chapters Source
+             * @default summarizer
+             * @enum {string}
+             */
+            chapters_source?: "publisher" | "summarizer";
             /** Summary */
             summary: string;
             /** Topics */

@@ -115,6 +115,9 @@ export function EpisodeView({ episodeId, startAt }: { episodeId: string; startAt
         {chapters.length ? (
           <section aria-labelledby="chapters-heading">
             <h2 id="chapters-heading">Chapters</h2>
+            <p className="muted">
+              {e.summary?.chapters_source === "publisher" ? "From the publisher." : "Made by the summarizer."}
+            </p>
             <ol aria-label="Chapters" className="chapters">
               {chapters.map((c) => (
                 <li key={c.start_s}>
