@@ -100,7 +100,7 @@ def test_a_tell_me_more_playlist_plays_item_2_after_item_1_ends(page: Page, demo
     if len(saved["items"]) < 2:
         playing = saved["items"][0]["episode_id"]
         other = next(e for e in demo.episodes if e["id"] != playing and e["status"] == "done")
-        second_range = {"episode_id": other["id"], "start_s": 5.0, "end_s": 15.0}
+        second_range = {"episode_id": other["id"], "start_s": 5.0, "end_s": 45.0}
         added = httpx.post(f"{url}/items", headers=headers, json=second_range, timeout=30)
         assert added.status_code == 201, added.text
         saved = httpx.get(url, headers=headers, timeout=30).json()
@@ -126,6 +126,19 @@ def test_a_tell_me_more_playlist_plays_item_2_after_item_1_ends(page: Page, demo
           f"{second['start_s']:.1f}-{second['end_s']:.1f} s: audio at {now:.2f} s")  # fmt: skip
     accessible(page)
     shot(page, "07-playing-item-2")
+
+    # The place survives a reload: the queue comes back on item 2, and Play resumes inside it.
+    page.get_by_role("button", name="Pause").click()
+    paused_at = audio_time(page)
+    page.goto("/listen")
+    page.get_by_text("Queue (2)").click()  # the queue folds away while an item is loaded
+    current = page.get_by_role("list", name="Queue").locator('[aria-current="true"]')
+    expect(current).to_contain_text("Play queue item 2")
+    page.get_by_role("region", name="Player").get_by_role("button", name="Play").click()
+    wait_playing(page, after_s=second["start_s"])
+    resumed_at = audio_time(page)
+    print(f"paused at {paused_at:.2f} s, reloaded, resumed at {resumed_at:.2f} s")
+    assert paused_at - 2.5 <= resumed_at <= second["end_s"]
 
 
 def test_the_transcript_follows_the_audio_and_a_tap_seeks(page: Page, demo: Demo) -> None:
