@@ -104,6 +104,7 @@ def create_app(
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.api.cors_origins,
+        allow_origin_regex=settings.api.cors_origin_regex,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "If-Match", "X-TMM-CSRF"],
         # The refresh cookie (api/refresh_cookie.py) reaches an allowlisted origin only with

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
 def _repo_web_dist() -> Path | None:
@@ -14,6 +15,10 @@ def _repo_web_dist() -> Path | None:
     return dist if (dist / "index.html").is_file() else None
 
 
+# Origins no pattern of ours may admit: anyone's site, anyone's Vercel or Netlify app.
+_STRANGERS = ("https://evil.example", "https://attacker.vercel.app", "https://x.netlify.app")
+
+
 class ApiSettings(BaseModel):
     """The HTTP API."""
 
@@ -21,6 +26,10 @@ class ApiSettings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535)
     # Browser origins allowed to call the API (the frontend lives on another origin).
     cors_origins: list[str] = Field(default_factory=list)
+    # Also allowed: origins matching this whole pattern, for preview deploys whose URL changes
+    # per pull request (``^https://tmm-web-[a-z0-9-]+-ourteam\.vercel\.app$``). Anchored at
+    # both ends and https only, so no pattern lets in an origin nobody meant.
+    cors_origin_regex: str | None = None
     # JSON request bodies larger than this are refused with 413 before they are read.
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     # Proxies (addresses, networks or "*") whose X-Forwarded-For is believed (api/proxies.py),
@@ -41,6 +50,22 @@ class ApiSettings(BaseModel):
     # The built web app (its index.html and assets/), served on the API's origin by
     # api/web_app.py; None serves the API alone (production hosts the app as a static site).
     web_dir: Path | None = Field(default_factory=_repo_web_dist)
+
+    @field_validator("cors_origin_regex")
+    @classmethod
+    def _anchored_https(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not (value.startswith("^https://") and value.endswith("$")):
+            raise ValueError("cors_origin_regex must match whole https origins: ^https://...$")
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"cors_origin_regex is not a regular expression: {exc}") from exc
+        for stranger in _STRANGERS:
+            if pattern.fullmatch(stranger):
+                raise ValueError(f"cors_origin_regex admits {stranger}: name our own hosts")
+        return value
 
 
 class AuthSettings(BaseModel):

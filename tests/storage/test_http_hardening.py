@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi.routing import APIRoute
 from httpx import AsyncClient
+from pydantic import ValidationError
 
 from api.app import create_app
 from tellmemore.settings import ApiSettings, Settings
@@ -37,6 +38,44 @@ async def test_cors_allowlist(settings: Settings, clean_db: None) -> None:
             headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
         )
         assert denied.status_code == 400
+
+
+PREVIEWS = r"^https://tmm-web-[a-z0-9-]+-ourteam\.vercel\.app$"
+
+
+async def test_cors_preview_origins_by_pattern(settings: Settings, clean_db: None) -> None:
+    """Preview deploys get a URL per pull request: a pattern admits them, whole origins only."""
+    api = ApiSettings(**{**settings.api.model_dump(), "cors_origin_regex": PREVIEWS})
+    async with serve(settings.model_copy(update={"api": api})) as http:
+        preview = "https://tmm-web-git-search-speed-ourteam.vercel.app"
+        allowed = await http.get("/podcasts", headers={"Origin": preview})
+        assert allowed.headers["access-control-allow-origin"] == preview
+        assert allowed.headers["access-control-allow-credentials"] == "true"
+        for origin in (
+            "https://tmm-web-x-ourteam.vercel.app.evil.example",
+            "https://evil.example/?https://tmm-web-x-ourteam.vercel.app",
+            "http://tmm-web-x-ourteam.vercel.app",
+            "https://tmm-web-x-otherteam.vercel.app",
+        ):
+            refused = await http.get("/podcasts", headers={"Origin": origin})
+            assert "access-control-allow-origin" not in refused.headers, origin
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        ".*",
+        "https://.*",
+        "^https://.*",
+        "^https://.*$",
+        "^https://[a-z-]+\\.vercel\\.app$",
+        "^http://x\\.example$",
+        "^https://(x$",
+    ],
+)
+def test_a_cors_pattern_must_be_whole_https_origins(pattern: str) -> None:
+    with pytest.raises(ValidationError):
+        ApiSettings(cors_origin_regex=pattern)
 
 
 async def test_security_headers_on_every_kind_of_response(client: AsyncClient) -> None:
