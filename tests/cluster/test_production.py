@@ -230,7 +230,9 @@ def test_backfill_submitted_with_the_rayjob_settings_survives_a_gpu_node_killed(
             raise AssertionError(f"the backfill ended early:\n{logs[-4000:]}")
         gpu = {n["node_id"] for n in cluster.nodes_of(GPU_GROUP.name)}
         for actor in cluster.actors():
-            if actor["node_id"] in gpu and not actor["class_name"].startswith("ServeReplica"):
+            # Ray Data's actors, not Serve's replicas nor the Serve proxy on that node.
+            serve = actor["class_name"].startswith(("ServeReplica", "ProxyActor"))
+            if actor["node_id"] in gpu and not serve:
                 return str(actor["node_id"]), str(actor["class_name"])
         return None
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ray.autoscaler._private.fake_multi_node.node_provider import FAKE_HEAD_NODE_ID
+
 ROOT = Path(__file__).resolve().parents[2]
 RAY = ROOT / ".venv" / "bin" / "ray"
 
@@ -75,6 +77,9 @@ class FakeCluster:
     keep_files: bool = field(
         default_factory=lambda: os.environ.get("TMM_KEEP_CLUSTER_FILES") == "1"
     )
+    # The head's node id: the fake provider's fixed one, a new one per restart (see restart_head).
+    head_node_id: str = FAKE_HEAD_NODE_ID
+    restarts: int = 0
 
     @property
     def address(self) -> str:
@@ -95,11 +100,13 @@ class FakeCluster:
             "ray.head.default": {"resources": {"CPU": 0}, "node_config": {}, "max_workers": 0}
         }
         for node in self.node_types:
+            # A restarted head's autoscaler launches nothing (see restart_head).
+            most = node.max_workers if not self.restarts else 0
             types[node.name] = {
                 "resources": dict(node.resources),
                 "node_config": {},
-                "min_workers": node.min_workers,
-                "max_workers": node.max_workers,
+                "min_workers": min(node.min_workers, most),
+                "max_workers": most,
             }
         return {
             "cluster_name": f"tmm-{self.temp_dir.name}",
@@ -112,6 +119,7 @@ class FakeCluster:
                 "disable_node_updaters": True,
                 "disable_launch_config_check": True,
                 "gcs_address": self.address,
+                "head_node_id": self.head_node_id,
             },
             "auth": {"ssh_user": "ray"},
             "available_node_types": types,
@@ -128,18 +136,30 @@ class FakeCluster:
         }
 
     def start(self, timeout_s: float = 90) -> FakeCluster:
+        """Start the head (its GCS, raylet, dashboard and the autoscaler). Called again after
+        :meth:`kill_head`, it brings the head back as a restarted head pod does: same port, same
+        directory, and with GCS fault tolerance the cluster's state read back from Redis."""
         config = self.temp_dir / "autoscaling.json"
         config.write_text(json.dumps(self.config()))
+        # `ray start --head` gives a fake cluster's head the provider's fixed id; a restarted
+        # head needs another (the GCS refuses a node id it has seen die), so the CLI is run
+        # with that constant replaced.
+        ray = [str(RAY)] if self.head_node_id == FAKE_HEAD_NODE_ID else [
+            str(RAY.parent / "python"), "-c", "import sys, ray.scripts.scripts as s; "
+            "s.FAKE_HEAD_NODE_ID = sys.argv.pop(1); sys.exit(s.main())", self.head_node_id,
+        ]  # fmt: skip
         command = [
-            str(RAY), "start", "--head",
+            *ray, "start", "--head",
             f"--port={self.gcs_port}", "--node-ip-address=127.0.0.1", "--num-cpus=0",
             f"--autoscaling-config={config}", f"--temp-dir={self.temp_dir / 'ray'}",
             "--include-dashboard=true", "--dashboard-host=127.0.0.1",
             f"--dashboard-port={self.dashboard_port}", "--disable-usage-stats",
         ]  # fmt: skip
-        subprocess.run(
-            command, env=self.process_env(), check=True, capture_output=True, timeout=timeout_s
+        done = subprocess.run(
+            command, env=self.process_env(), capture_output=True, text=True, timeout=timeout_s
         )
+        if done.returncode != 0:
+            raise AssertionError(f"ray start --head failed:\n{done.stdout[-3000:]}\n{done.stderr}")
         self.wait_for(lambda: self.alive_nodes(), "the head to answer", timeout_s)
         return self
 
@@ -253,6 +273,73 @@ class FakeCluster:
                 _signal(pid, signal.SIGKILL)
                 return gcs
         raise AssertionError("no gcs_server process in this cluster")
+
+    def head_pids(self) -> set[int]:
+        """The head node's processes. ``ray start --head`` with the fake provider gives the head
+        the provider's fixed head id (``FAKE_HEAD_NODE_ID``) in the same variable the provider
+        sets for its nodes; processes started before that (and their children) carry none."""
+        marker = b"RAY_OVERRIDE_NODE_ID_FOR_TESTING="
+        own = marker + self.head_node_id.encode()
+        head = set()
+        for pid in self.pids():
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if own in environ or not any(e.startswith(marker) for e in environ):
+                head.add(pid)
+        return head
+
+    def kill_head(self) -> set[int]:
+        """SIGKILL every process of the head node, as losing the head pod would: the GCS, the
+        head's raylet, dashboard and autoscaler, and the workers on the head (the Serve
+        controller, the head's proxy). Worker nodes' processes stay. Returns the PIDs killed."""
+        head = self.head_pids()
+        if not head:
+            raise AssertionError("no head processes found in this cluster")
+        for pid in head:
+            _signal(pid, signal.SIGKILL)
+        # SIGKILL is delivered at once but a process's sockets close only when it has exited.
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in head) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # A replacement head pod starts with an empty /tmp/ray. Left in place, this file (the
+        # address of the last `ray start`) and the worker raylets' --gcs-address would make
+        # `ray start --head` believe a GCS still runs on its port and refuse to start.
+        (self.temp_dir / "ray" / "ray_current_cluster").unlink(missing_ok=True)
+        return head
+
+    def restart_head(self, timeout_s: float = 180) -> FakeCluster:
+        """Start a new head after :meth:`kill_head`, as KubeRay starts a new head pod: same
+        GCS port and directory, a new node id, and the cluster's state read back from the GCS's
+        Redis; the worker nodes' raylets reconnect to it by themselves.
+
+        One difference from KubeRay, stated rather than hidden: the fake provider keeps its
+        nodes in the autoscaler's memory, so a new autoscaler cannot see the nodes its
+        predecessor started (KubeRay's sees the pods) and would start nodes with their ids.
+        The restarted head's autoscaler is therefore given no nodes to start."""
+        self.restarts += 1
+        self.head_node_id = FAKE_HEAD_NODE_ID[:-5] + f"{90000 + self.restarts:05d}"
+        return self.start(timeout_s)
+
+    def listeners(self, port: int) -> set[int]:
+        """The PIDs of this cluster listening on ``port`` on 127.0.0.1 (several where Serve's
+        proxies share it with SO_REUSEPORT), from /proc/net/tcp and each process's sockets."""
+        inodes = set()
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            address, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and address == f"0100007F:{port:04X}":
+                inodes.add(f"socket:[{inode}]")
+        found = set()
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                for fd in Path(f"/proc/{pid}/fd").iterdir():
+                    with contextlib.suppress(OSError):
+                        if os.readlink(fd) in inodes:
+                            found.add(pid)
+                            break
+        return found
 
     def stop(self, timeout_s: float = 20) -> None:
         pids = self.pids()

@@ -57,7 +57,7 @@ GPU_GROUP = NodeType(
 @dataclass(frozen=True)
 class Deployed:
     cluster: FakeCluster
-    url: str  # the Serve proxy (the HTTP API at /; the LLM only behind its /llm/v1)
+    url: str  # the Serve proxies, one per node on one port (the API at /; the LLM behind /llm/v1)
     config: dict[str, Any]
     database_url: str
 
