@@ -58,7 +58,11 @@ class Processor:
         configure_logging(settings)
         install_metrics()
         self._settings = settings
-        self._transcriber = transcriber
+        # Audio goes through Ray's object store, not by value: with Serve's throughput-optimized
+        # mode (production's and the local stack's) handle calls travel over gRPC, whose replica
+        # servers refuse messages over 4 MiB, and a minute of 16 kHz float32 audio is 3.8 MiB
+        # (a 300 s chunk 19 MiB). The object store takes any size and copies nothing on a node.
+        self._transcriber = transcriber.options(_by_reference=True)
         self._embedder = embedder
         llm = settings.models.llm
         backend: ChatBackend = (
