@@ -1,6 +1,7 @@
 """The listener's side in Chromium: sign up, search and play the marked passage, a "tell me
 more" playlist that plays item 2 after item 1's end, the transcript following the audio and a
-tap seeking, an OPML import, deleting the account; and /docs with nothing from another host."""
+tap seeking, an OPML import, deleting the account; /docs with nothing from another host; and
+every page at a phone's width."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Page, Route, ViewportSize, expect
 
 from tests.web.conftest import (
     PASSWORD,
@@ -219,3 +220,29 @@ def test_the_docs_load_nothing_from_another_host(page: Page, demo: Demo) -> None
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Tell Me More", timeout=30_000)
     shot(page, "12-docs-offline")
     assert not elsewhere, elsewhere
+
+
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+def test_every_page_fits_a_phone_screen(page: Page, demo: Demo) -> None:
+    """At a phone's width (390 CSS px) no page scrolls sideways, the player's controls stay on
+    screen, and the accessibility check still passes."""
+    sign_up(page)
+    page.set_viewport_size(PHONE)
+    episode = demo.episodes[0]
+    pages = ["/", f"/search?q={_phrase(demo).replace(' ', '+')}", f"/episodes/{episode['id']}",
+             "/playlists", "/manage", "/account", "/listen"]  # fmt: skip
+    for path in pages:
+        page.goto(path)
+        expect(page.get_by_role("heading", level=1)).to_be_attached()
+        page.wait_for_load_state("networkidle")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= PHONE["width"], f"{path} is {wide} px wide at {PHONE['width']} px"
+        play = page.get_by_role("region", name="Player").get_by_role("button", name="Play")
+        box = play.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+        accessible(page)
+    page.goto(f"/episodes/{episode['id']}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(episode["title"])
+    shot(page, "13-phone-episode")
