@@ -13,7 +13,7 @@ from tellmemore.processing.chapters import MAX_CHAPTERS, MAX_TITLE_CHARS, Chapte
 pytestmark = pytest.mark.unit
 
 
-def doc(*chapters: dict[str, object]) -> bytes:
+def doc(*chapters: object) -> bytes:
     return json.dumps({"version": "1.2.0", "chapters": list(chapters)}).encode()
 
 
