@@ -89,8 +89,9 @@ export function EpisodeView({ episodeId, startAt }: { episodeId: string; startAt
         <h1>{e.title}</h1>
         <p className="muted">
           {podcast.data ? <Link to={`/podcasts/${e.podcast_id}`}>{podcastTitle}</Link> : null}
-          {e.published_at ? ` · ${date(e.published_at)}` : ""}
-          {e.duration_s ? ` · ${clock(e.duration_s)}` : ""}
+          {[podcast.data ? "" : null, e.published_at ? date(e.published_at) : null, e.duration_s ? clock(e.duration_s) : null]
+            .filter((part) => part !== null)
+            .join(" · ")}
         </p>
         <p>
           Status: <span data-testid="episode-status">{statusText(e)}</span>
