@@ -34,7 +34,7 @@ from serve_apps.autoscaling import RUNNABLE_JOBS
 from serve_apps.handles import DeploymentTextEmbedder
 from serve_apps.llm_client import HandleChat
 from tellmemore.logs import configure_logging
-from tellmemore.processing import Models
+from tellmemore.processing import Counter, Models
 from tellmemore.processing.jobs import PROCESS_EPISODE
 from tellmemore.settings import Settings
 from tellmemore.storage.jobs import Backlog
@@ -116,8 +116,15 @@ class Processor:
         result: Embeddings = await self._embedder.embed_passages.remote(list(texts), space)
         return result
 
-    async def _summarize(self, segments: Sequence[RetrievalSegment], title: str | None) -> Summary:
-        return await asyncio.to_thread(self._summarizer.summarize, segments, title=title)
+    async def _summarize(
+        self,
+        segments: Sequence[RetrievalSegment],
+        title: str | None,
+        progress: Counter | None = None,
+    ) -> Summary:
+        return await asyncio.to_thread(
+            self._summarizer.summarize, segments, title=title, progress=progress
+        )
 
     def check_health(self) -> None:
         """Serve restarts a replica whose worker loop died."""

@@ -2,6 +2,6 @@
 OpenAI-compatible endpoint, with the same prompts and the same validation."""
 
 from models.summarizer.backends import ChatBackend, OpenAIChat, VllmChat
-from models.summarizer.summarizer import Summarizer
+from models.summarizer.summarizer import Progress, Summarizer
 
-__all__ = ["ChatBackend", "OpenAIChat", "Summarizer", "VllmChat"]
+__all__ = ["ChatBackend", "OpenAIChat", "Progress", "Summarizer", "VllmChat"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from models.errors import SummaryError
 from models.summarizer import prompts
@@ -25,6 +25,32 @@ CHARS_PER_TOKEN = 3.2
 PROMPT_OVERHEAD_TOKENS = 200
 RETRY_TEMPERATURE = 0.7
 MAX_SUMMARY_CHARS = 700
+
+
+class Progress(Protocol):
+    """Where a summary's model requests are counted, for the episode's status: ``expect`` the
+    number planned (it may grow with a reduce round), ``add`` as answers come. Called from the
+    summarizing thread."""
+
+    def expect(self, total: int) -> None: ...
+
+    def add(self, amount: float = 1.0) -> None: ...
+
+
+class _NoProgress:
+    def expect(self, total: int) -> None:
+        pass
+
+    def add(self, amount: float = 1.0) -> None:
+        pass
+
+
+@dataclass
+class _Run:
+    """One summary's own state (a summarizer serves several episodes at once, from threads)."""
+
+    progress: Progress
+    planned: int
 
 
 @dataclass(frozen=True)
@@ -47,46 +73,66 @@ class Summarizer:
             raise ValueError("the model's context is too small to combine part summaries")
 
     def summarize(
-        self, segments: Sequence[RetrievalSegment], *, title: str | None = None
+        self,
+        segments: Sequence[RetrievalSegment],
+        *,
+        title: str | None = None,
+        progress: Progress | None = None,
     ) -> Summary:
-        """Summary, topics and chapters of one episode from its retrieval segments."""
+        """Summary, topics and chapters of one episode from its retrieval segments; the model
+        requests answered are counted on ``progress``."""
         if not segments or not any(s.text.strip() for s in segments):
             raise SummaryError("There is no transcript text to summarize.", code="summary_no_text")
-        answer = self._summary(segments, title)
-        chapters = self._chapters(segments)
+        run = _Run(progress or _NoProgress(), self._requests(segments))
+        run.progress.expect(run.planned)
+        answer = self._summary(run, segments, title)
+        chapters = self._chapters(run, segments)
         return Summary(answer.summary, answer.topics, chapters, self._backend.model)
+
+    def _requests(self, segments: Sequence[RetrievalSegment]) -> int:
+        """The requests planned: one summary (or one per part and one to combine them), and
+        one title per chapter; reduce rounds, when needed, add theirs as they start."""
+        text_chars = len(" ".join(s.text for s in segments))
+        summary = 1
+        if text_chars > self.budget_chars:
+            summary = len(_pack([s.text for s in segments], self.budget_chars)) + 1
+        return summary + len(_chapter_groups(segments, self._chapter_s))
 
     # ---- summary (map-reduce when the transcript is long) -------------------------------
 
-    def _summary(self, segments: Sequence[RetrievalSegment], title: str | None) -> _Answer:
+    def _summary(
+        self, run: _Run, segments: Sequence[RetrievalSegment], title: str | None
+    ) -> _Answer:
         text = " ".join(s.text for s in segments)
         if len(text) <= self.budget_chars:
-            return self._ask_summaries([prompts.summary_messages(text, title)])[0]
+            return self._ask_summaries(run, [prompts.summary_messages(text, title)])[0]
         parts = _pack([s.text for s in segments], self.budget_chars)
         partials = self._ask_summaries(
-            [prompts.part_messages(p, i, len(parts)) for i, p in enumerate(parts)]
+            run, [prompts.part_messages(p, i, len(parts)) for i, p in enumerate(parts)]
         )
         summaries = [a.summary for a in partials]
         while len("\n".join(summaries)) > self.budget_chars:  # reduce in rounds if needed
             groups = _pack(summaries, self.budget_chars)
-            summaries = [
-                a.summary
-                for a in self._ask_summaries([prompts.combine_messages([g], title) for g in groups])
-            ]
-        final = self._ask_summaries([prompts.combine_messages(summaries, title)])[0]
+            run.planned += len(groups)
+            run.progress.expect(run.planned)
+            asks = [prompts.combine_messages([g], title) for g in groups]
+            summaries = [a.summary for a in self._ask_summaries(run, asks)]
+        final = self._ask_summaries(run, [prompts.combine_messages(summaries, title)])[0]
         topics = _unique([*final.topics, *(t for a in partials for t in a.topics)])[:6]
         return _Answer(final.summary, tuple(topics))
 
-    def _ask_summaries(self, conversations: list[list[prompts.Message]]) -> list[_Answer]:
-        return self._ask(conversations, prompts.SUMMARY_SCHEMA, _parse_summary)
+    def _ask_summaries(
+        self, run: _Run, conversations: list[list[prompts.Message]]
+    ) -> list[_Answer]:
+        return self._ask(run, conversations, prompts.SUMMARY_SCHEMA, _parse_summary)
 
     # ---- chapters ----------------------------------------------------------------------
 
-    def _chapters(self, segments: Sequence[RetrievalSegment]) -> tuple[Chapter, ...]:
+    def _chapters(self, run: _Run, segments: Sequence[RetrievalSegment]) -> tuple[Chapter, ...]:
         groups = _chapter_groups(segments, self._chapter_s)
         texts = [" ".join(s.text for s in g)[: self.budget_chars] for g in groups]
         titles = self._ask(
-            [prompts.chapter_messages(t) for t in texts], prompts.CHAPTER_SCHEMA, _parse_title
+            run, [prompts.chapter_messages(t) for t in texts], prompts.CHAPTER_SCHEMA, _parse_title
         )
         return tuple(
             Chapter(start_s=g[0].start_s, end_s=g[-1].end_s, title=t)
@@ -96,9 +142,14 @@ class Summarizer:
     # ---- asking, validating, retrying once ---------------------------------------------
 
     def _ask(
-        self, conversations: list[list[prompts.Message]], schema: dict[str, Any], parse: Any
+        self,
+        run: _Run,
+        conversations: list[list[prompts.Message]],
+        schema: dict[str, Any],
+        parse: Any,
     ) -> list[Any]:
         answers = self._backend.complete(conversations, schema, self._max_output, None)
+        run.progress.add(len(conversations))
         results: list[Any] = [None] * len(conversations)
         retry: list[int] = []
         for i, raw in enumerate(answers):

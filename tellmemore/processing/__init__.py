@@ -17,7 +17,7 @@ from tellmemore.processing.download import (
 from tellmemore.processing.episode import EpisodeProcessor, audio_prefix, error_of, transcript_key
 from tellmemore.processing.errors import TRANSCRIBER_UNAVAILABLE, ProcessingError
 from tellmemore.processing.jobs import PROCESS_EPISODE, EpisodeJobs, make_queue
-from tellmemore.processing.ports import Embed, Models
+from tellmemore.processing.ports import Counter, Embed, Models
 from tellmemore.processing.publisher import publisher_transcript
 from tellmemore.processing.upkeep import Upkeep
 from tellmemore.processing.worker import EpisodeWorker
@@ -25,6 +25,7 @@ from tellmemore.processing.worker import EpisodeWorker
 __all__ = [
     "PROCESS_EPISODE",
     "TRANSCRIBER_UNAVAILABLE",
+    "Counter",
     "DownloadLimits",
     "Embed",
     "EpisodeJobs",

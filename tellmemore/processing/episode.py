@@ -33,7 +33,7 @@ from psycopg_pool import AsyncConnectionPool
 from models import audio
 from models.captions import transcript_to_dict
 from models.errors import ModelError
-from models.segmenter import join_embeddings, segment_transcript, sentence_batches, sentence_texts
+from models.segmenter import segment_transcript
 from models.types import Chapter, RetrievalSegment, Summary, Transcript
 from models.whisper import stitch
 from tellmemore.catalog import FeedFetcher
@@ -52,7 +52,11 @@ from tellmemore.processing.errors import TRANSCRIBER_UNAVAILABLE, ProcessingErro
 from tellmemore.processing.ports import Models
 from tellmemore.processing.progress import StepProgress
 from tellmemore.processing.publisher import publisher_transcript
-from tellmemore.search import by_passage, passage_sentences
+from tellmemore.processing.sentences import (
+    SegmenterSentences,
+    passage_sentence_vectors,
+    segmenter_sentences,
+)
 from tellmemore.settings import Settings
 from tellmemore.storage import ObjectStore, StorageError
 
@@ -122,26 +126,36 @@ class EpisodeProcessor:
 
         transcript, source = await self._transcript(item)
         await self._step(episode_id, "segmenting")
-        segments = await self._segment(transcript, str(episode_id))
+        segments, sentences = await self._segment(transcript, episode_id)
         if not segments:
             raise ProcessingError(
                 "no_speech", "No speech was found in this episode.", retryable=False
             )
         await self._step(episode_id, "summarizing")
-        summary = await self._models.summarize(segments, item.title)
+        async with self._counting(episode_id, "summarizing", "requests") as progress:
+            summary = await self._models.summarize(segments, item.title, progress)
         chapters: tuple[Chapter, ...] = ()
         if item.chapters_url:
             chapters = await publisher_chapters(self._fetcher, item.chapters_url,
                                                 duration_s=transcript.duration_s or None,
                                                 episode_id=str(episode_id))  # fmt: skip
-        return await self._store(item, transcript, source, segments, summary, chapters)
+        return await self._store(item, transcript, source, segments, summary, chapters,
+                                 sentences)  # fmt: skip
 
-    async def _segment(self, transcript: Transcript, episode_id: str) -> list[RetrievalSegment]:
+    def _counting(self, episode_id: UUID, step: str, unit: str, total: int | None = None
+                  ) -> StepProgress:  # fmt: skip
+        return StepProgress(self._pool, episode_id, step, total=total, unit=unit)
+
+    async def _segment(
+        self, transcript: Transcript, episode_id: UUID
+    ) -> tuple[list[RetrievalSegment], SegmenterSentences | None]:
         """Passages cut at topic shifts: sentence vectors from the configured embedder (not the
-        active index's space: the cuts, and the segmenter's recorded id, must not depend on it)."""
-        parts = [await self._models.embed(b) for b in sentence_batches(sentence_texts(transcript))]
-        vectors = join_embeddings(parts) if parts else None
-        return segment_transcript(transcript, episode_id, sentence_vectors=vectors)
+        active index's space: the cuts, and the segmenter's recorded id, must not depend on it).
+        The vectors are kept: storing reuses them when the index embeds with the same model."""
+        async with self._counting(episode_id, "segmenting", "sentences") as progress:
+            sentences = await segmenter_sentences(self._models.embed, transcript, progress)
+        vectors = sentences.vectors if sentences else None
+        return segment_transcript(transcript, str(episode_id), sentence_vectors=vectors), sentences
 
     async def _store(
         self,
@@ -151,6 +165,7 @@ class EpisodeProcessor:
         segments: list[RetrievalSegment],
         summary: Summary,
         publisher: tuple[Chapter, ...],
+        sentences: SegmenterSentences | None = None,
     ) -> Outcome:
         """Embed in the active index's space, write, and commit while that index is still the
         active one (else again into the one now active: a switch-over never leaves an online
@@ -181,10 +196,15 @@ class EpisodeProcessor:
             # The passages' sentences too: search highlights a hit found by meaning with
             # them, rather than embedding sentences while a listener waits.
             texts = [s.text for s in segments]
-            flat, counts = passage_sentences(texts)
-            embedded = await self._models.embed([*texts, summary.summary, *flat], index.embedder)
-            vectors = embedded.vectors[: len(texts) + 1]
-            sentence_vectors = by_passage(embedded.vectors[len(texts) + 1 :], counts)
+            async with self._counting(episode_id, "embedding", "texts") as progress:
+                embedded = await self._models.embed([*texts, summary.summary], index.embedder)
+                progress.add(len(texts) + 1)
+                vectors = embedded.vectors
+                sentence_vectors = await passage_sentence_vectors(
+                    self._models.embed, texts, embedded, space=index.embedder,
+                    configured=self._settings.models.embedder, segmenter=sentences,
+                    progress=progress,
+                )  # fmt: skip
             await self._step(episode_id, "storing")
             store = await self._tables.store_for_write(index, embedded.dimension, embedded.model.id)
             await asyncio.to_thread(

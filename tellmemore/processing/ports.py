@@ -23,10 +23,24 @@ class Transcribe(Protocol):
         ...
 
 
+class Counter(Protocol):
+    """A step's progress (:class:`tellmemore.processing.progress.StepProgress`), safe to call
+    from the thread a model runs in."""
+
+    def expect(self, total: int) -> None: ...
+
+    def add(self, amount: float = 1.0) -> None: ...
+
+
 class Summarize(Protocol):
     async def __call__(
-        self, segments: Sequence[RetrievalSegment], title: str | None
-    ) -> Summary: ...
+        self,
+        segments: Sequence[RetrievalSegment],
+        title: str | None,
+        progress: Counter | None = None,
+    ) -> Summary:
+        """Summary, topics and chapters; the model requests answered counted on ``progress``."""
+        ...
 
 
 class Embed(Protocol):

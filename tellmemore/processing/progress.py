@@ -45,31 +45,36 @@ class StepProgress:
         self._interval_s = interval_s
         self._lock = threading.Lock()
         self._done = 0.0
-        self._written: int | None = None
+        self._written: tuple[int, int | None] | None = None
         self._flusher: asyncio.Task[None] | None = None
 
     @property
     def done(self) -> int:
         with self._lock:
-            done = round(self._done)
+            done, total = round(self._done), self.total
         # Chunk lengths can add up to a little more than the container says.
-        return done if self.total is None else min(done, self.total)
+        return done if total is None else min(done, total)
 
     def add(self, amount: float = 1.0) -> None:
         with self._lock:
             self._done += amount
 
+    def expect(self, total: float) -> None:
+        """The step's size, once known (or grown: a summary's reduce round adds requests)."""
+        with self._lock:
+            self.total = round(total)
+
     async def flush(self) -> None:
-        """Write the figure now if it changed since the last write (never raises: a missed
+        """Write the figures now if they changed since the last write (never raises: a missed
         progress figure must not fail the episode)."""
-        done = self.done
-        if done == self._written:
+        done, total = self.done, self.total
+        if (done, total) == self._written:
             return
         try:
             async with self._pool.connection() as conn:
                 await rows.progress(conn, self._episode_id, self.step,
-                                    done=done, total=self.total, unit=self.unit)  # fmt: skip
-            self._written = done
+                                    done=done, total=total, unit=self.unit)  # fmt: skip
+            self._written = (done, total)
         except Exception:
             log.warning("could not record the step's progress", exc_info=True,
                         extra={"episode_id": str(self._episode_id), "step": self.step})  # fmt: skip

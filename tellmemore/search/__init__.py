@@ -8,7 +8,13 @@ from tellmemore.search.fusion import (
     relative_score_fusion,
 )
 from tellmemore.search.highlight import highlight, marked_html, query_terms, sentences
-from tellmemore.search.highlighter import by_passage, passage_sentences
+from tellmemore.search.highlighter import (
+    by_passage,
+    known_sentences,
+    passage_sentences,
+    sentence_matrix,
+    unknown_sentences,
+)
 from tellmemore.search.planner import HeardRanges, Plan, TopicPlanner, covered_fraction
 from tellmemore.search.ports import NoTextEmbedder, TextEmbedder, Vectors
 from tellmemore.search.service import CATALOG_CACHE, SEARCH_CACHE, SearchService
@@ -33,12 +39,15 @@ __all__ = [
     "by_passage",
     "covered_fraction",
     "highlight",
+    "known_sentences",
     "marked_html",
     "maximal_marginal_relevance",
     "passage_sentences",
     "query_terms",
     "reciprocal_rank_fusion",
     "relative_score_fusion",
+    "sentence_matrix",
     "sentences",
+    "unknown_sentences",
     "where_clause",
 ]

@@ -133,6 +133,36 @@ def passage_sentences(texts: Sequence[str]) -> tuple[list[str], list[int]]:
     return flat, counts
 
 
+def sentence_key(text: str) -> str:
+    """A sentence's text with its whitespace folded: the segmenter and the highlighter split a
+    transcript the same way but may keep different spacing around a sentence."""
+    return " ".join(text.split())
+
+
+def known_sentences(texts: Sequence[str], vectors: np.ndarray) -> dict[str, np.ndarray]:
+    """Sentence vectors already computed (the segmenter's, one row per text), by
+    :func:`sentence_key`, so storing a passage embeds only the sentences not among them."""
+    if len(texts) != len(vectors):
+        raise ValueError(f"{len(vectors)} sentence vectors for {len(texts)} sentences.")
+    rows = np.asarray(vectors, dtype=np.float32)
+    return {sentence_key(t): v for t, v in zip(texts, rows, strict=True)}
+
+
+def unknown_sentences(flat: Sequence[str], known: Mapping[str, np.ndarray]) -> list[str]:
+    """The distinct sentences of ``flat`` that ``known`` has no vector for, in order."""
+    keys = dict.fromkeys(sentence_key(t) for t in flat)
+    return [k for k in keys if k not in known]
+
+
+def sentence_matrix(
+    flat: Sequence[str], known: Mapping[str, np.ndarray], dimension: int
+) -> np.ndarray:
+    """One row per sentence of ``flat`` from ``known`` (which must hold every one)."""
+    if not flat:
+        return np.zeros((0, dimension), dtype=np.float32)
+    return np.stack([known[sentence_key(t)] for t in flat]).astype(np.float32, copy=False)
+
+
 def by_passage(matrix: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
     """Rows of ``matrix`` regrouped per passage (``counts`` from :func:`passage_sentences`)."""
     if len(matrix) != sum(counts):

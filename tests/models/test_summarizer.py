@@ -70,9 +70,26 @@ def test_long_transcripts_go_map_reduce(in_process: VllmChat) -> None:
     segments = _segments(repeat=6)  # ~3,400 characters against a 1,600-character budget
     summarizer = Summarizer(in_process, max_output_tokens=400)
     summarizer.budget_chars = 1600  # a small context stands in for a long episode
-    summary = summarizer.summarize(segments)
+    counted = _Counted()
+    summary = summarizer.summarize(segments, progress=counted)
     _valid(summary, segments[-1].end_s)
     assert len(summary.chapters) == 6  # ~32 min at ~5 min per chapter
+    # The episode's status counts every request: parts, the combining one, chapter titles.
+    assert counted.totals[0] >= 3 + 6 and counted.done == counted.totals[-1]
+
+
+class _Counted:
+    """Where the summarizer counts its requests (the episode status's counter, in memory)."""
+
+    def __init__(self) -> None:
+        self.totals: list[int] = []
+        self.done = 0.0
+
+    def expect(self, total: int) -> None:
+        self.totals.append(total)
+
+    def add(self, amount: float = 1.0) -> None:
+        self.done += amount
 
 
 def test_a_malformed_answer_is_retried_then_refused(in_process: VllmChat) -> None:

@@ -1,12 +1,14 @@
 """``GET /episodes/{id}`` shows the running step with how far it is, as the processor counts
-it: seconds of audio transcribed of the episode's length, chunk by chunk, and nothing once
-the episode is done. Only who may see the episode sees it (a private podcast's status is
+it: seconds of audio transcribed of the episode's length, chunk by chunk; sentences embedded
+for the segmenter; the LLM's requests answered; the texts embedded for the index; and nothing
+once the episode is done. Only who may see the episode sees it (a private podcast's status is
 news too).
 
 The API, the queue, the worker, the processor, PostgreSQL, S3 and the models are real: the
 episode is real speech (the start of a demo episode), and the real Whisper transcribes one chunk
 each time the test lets a call through the gate in front of it
-(:class:`tests.support.real_models.Gated`), so the status can be read between chunks.
+(:class:`tests.support.real_models.Gated`), so the status can be read between chunks; the
+real embedder and LLM are held the same way between their calls.
 """
 
 from __future__ import annotations
@@ -95,6 +97,15 @@ async def until(
         await asyncio.sleep(0.05)
 
 
+async def counted(
+    http: AsyncClient, episode_id: UUID, step: str, *, timeout_s: float = 30
+) -> dict[str, Any]:
+    """The status once ``step`` runs and its size is known."""
+    return await until(http, episode_id, lambda s: s["progress"] is not None
+                       and s["progress"]["step"] == step
+                       and s["progress"]["total"] is not None, timeout_s=timeout_s)  # fmt: skip
+
+
 @pytest.mark.usefixtures("search_indexes_restored")
 async def test_the_status_counts_the_audio_transcribed_for_who_may_see_it(
     settings: Settings,
@@ -121,7 +132,7 @@ async def test_the_status_counts_the_audio_transcribed_for_who_may_see_it(
     podcast_id = add_podcast(database_url, f"{feed_server.base_url}/progress-{key}/feed.xml")
     episode = add_episode(database_url, podcast_id, "Why CRISPR patents are still contested",
                           enclosure_url=audio_url, enclosure_type="audio/wav")  # fmt: skip
-    models = Gated(real_models)
+    models = Gated(real_models, hold_embeddings=True, hold_answers=True)
     async with serve(settings) as owner, serve(settings) as stranger:
         owner_id = (registered := await register(owner))["user"]["id"]
         owner.headers.update(bearer(registered["tokens"]))
@@ -150,8 +161,30 @@ async def test_the_status_counts_the_audio_transcribed_for_who_may_see_it(
             assert 2 <= first["progress"]["done"] <= 11 < length_s
 
             models.release(10)
-            # (then summarized by the real LLM on this machine's CPU: it may take a while)
-            done = await until(owner, episode, lambda s: s["status"] == "done", timeout_s=300)
+            # Segmenting: the sentences embedded (one batch for so short an episode).
+            step = await counted(owner, episode, "segmenting")
+            assert step["progress"]["done"] == 0 and 3 <= step["progress"]["total"] <= 10
+            assert step["progress"]["unit"] == "sentences"
+            models.release_embeddings()
+            # Summarizing: the LLM's requests (a summary, a title per chapter) on this CPU.
+            step = await counted(owner, episode, "summarizing", timeout_s=300)
+            assert step["progress"]["done"] == 0 and step["progress"]["unit"] == "requests"
+            requests = step["progress"]["total"]
+            assert requests >= 2
+            models.release_answers()
+            step = await until(owner, episode, lambda s: (s["progress"] or {}).get("done") == 1,
+                               timeout_s=300)  # fmt: skip
+            assert step["progress"] == {"step": "summarizing", "done": 1, "total": requests,
+                                        "unit": "requests"}  # fmt: skip
+            models.release_answers(10)
+            # Embedding: the passages and the summary (their sentences are the segmenter's).
+            step = await until(owner, episode, lambda s: s["processing_step"] == "embedding"
+                               and (s["progress"] or {}).get("unit") == "texts",
+                               timeout_s=300)  # fmt: skip
+            assert step["progress"]["step"] == "embedding" and step["progress"]["done"] == 0
+            assert step["progress"]["unit"] == "texts"
+            models.release_embeddings(10)
+            done = await until(owner, episode, lambda s: s["status"] == "done", timeout_s=60)
             assert done["progress"] is None and done["processing_step"] is None
             assert models.calls >= 3  # ~28 s in chunks of at most 11 s
             # What was said, as the real Whisper heard it, chunk after chunk.

@@ -26,7 +26,7 @@ from models.settings import EmbedderSettings, ModelSettings
 from models.summarizer import Summarizer, VllmChat
 from models.types import Embeddings, RetrievalSegment, Summary, Transcript
 from models.whisper import WhisperTranscriber
-from tellmemore.processing import Models
+from tellmemore.processing import Counter, Models
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MODELS_DIR = Path(os.environ.get("TMM_MODELS__DIR", ROOT / ".local" / "models"))
@@ -58,10 +58,15 @@ class LocalModels:
 
         return await asyncio.to_thread(run)
 
-    async def summarize(self, segments: Sequence[RetrievalSegment], title: str | None) -> Summary:
+    async def summarize(
+        self,
+        segments: Sequence[RetrievalSegment],
+        title: str | None,
+        progress: Counter | None = None,
+    ) -> Summary:
         def run() -> Summary:
             with self._llm_lock:
-                return self._summarizer.summarize(segments, title=title)
+                return self._summarizer.summarize(segments, title=title, progress=progress)
 
         return await asyncio.to_thread(run)
 
@@ -69,6 +74,23 @@ class LocalModels:
         self, texts: Sequence[str], space: EmbedderSettings | None = None
     ) -> Embeddings:
         return await asyncio.to_thread(lambda: self._embedders.get(space).embed_passages(texts))
+
+
+@dataclass
+class _HeldCounter:
+    """A step's counter whose ``add`` (called in the summarizing thread once the model has
+    answered) waits for a permit first."""
+
+    inner: Counter
+    permits: threading.Semaphore
+
+    def expect(self, total: int) -> None:
+        self.inner.expect(total)
+
+    def add(self, amount: float = 1.0) -> None:
+        if not self.permits.acquire(timeout=600):
+            raise TimeoutError("the test never released the summary's answers")
+        self.inner.add(amount)
 
 
 @functools.cache
@@ -81,16 +103,32 @@ def local_models() -> LocalModels:
 class Gated:
     """The real models, with transcription held until the test releases it: each ``release``
     lets one waiting (or future) call through to the real Whisper. Never releasing is what a
-    Serve handle does when no transcriber replica can be placed (no GPU in the cluster)."""
+    Serve handle does when no transcriber replica can be placed (no GPU in the cluster).
+
+    With ``hold_embeddings`` each embedding call waits for ``release_embeddings`` the same
+    way, and with ``hold_answers`` each batch of summary answers, once the real LLM has given
+    it, waits for ``release_answers`` before it is counted: the test can read a step's progress
+    between the model's calls."""
 
     models: LocalModels
+    hold_embeddings: bool = False
+    hold_answers: bool = False
     calls: int = 0
     cancelled: int = 0
     permits: asyncio.Queue[None] = field(default_factory=asyncio.Queue)
+    embed_permits: asyncio.Queue[None] = field(default_factory=asyncio.Queue)
+    answer_permits: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
 
     def release(self, calls: int = 1) -> None:
         for _ in range(calls):
             self.permits.put_nowait(None)
+
+    def release_embeddings(self, calls: int = 1) -> None:
+        for _ in range(calls):
+            self.embed_permits.put_nowait(None)
+
+    def release_answers(self, batches: int = 1) -> None:
+        self.answer_permits.release(batches)
 
     async def transcribe(self, samples: npt.NDArray[np.float32], offset_s: float) -> Transcript:
         self.calls += 1
@@ -101,12 +139,21 @@ class Gated:
             raise
         return await self.models.transcribe(samples, offset_s)
 
-    async def summarize(self, segments: Sequence[RetrievalSegment], title: str | None) -> Summary:
-        return await self.models.summarize(segments, title)
+    async def summarize(
+        self,
+        segments: Sequence[RetrievalSegment],
+        title: str | None,
+        progress: Counter | None = None,
+    ) -> Summary:
+        if self.hold_answers and progress is not None:
+            progress = _HeldCounter(progress, self.answer_permits)
+        return await self.models.summarize(segments, title, progress)
 
     async def embed(
         self, texts: Sequence[str], space: EmbedderSettings | None = None
     ) -> Embeddings:
+        if self.hold_embeddings:
+            await self.embed_permits.get()
         return await self.models.embed(texts, space)
 
     def ports(self) -> Models:
