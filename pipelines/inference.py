@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections import ChainMap
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from models.segmenter import (
     join_embeddings,
     segment_transcript,
     sentence_batches,
+    sentence_texts,
 )
 from models.summarizer.backends import make_backend
 from models.summarizer.summarizer import Summarizer
@@ -39,7 +41,12 @@ from pipelines.rows import (
 )
 from tellmemore.index import SearchIndex, with_runtime
 from tellmemore.processing import ProcessingError
-from tellmemore.search import passage_sentences
+from tellmemore.search import (
+    known_sentences,
+    passage_sentences,
+    sentence_matrix,
+    unknown_sentences,
+)
 from tellmemore.settings import Settings
 from tellmemore.storage import ObjectStore, model_artifacts
 
@@ -81,6 +88,7 @@ class Segment:
         self._model = Embedder(
             settings.models.embedder, artifacts=model_artifacts(settings.s3, settings.models)
         )
+        self._passage_prefix = settings.models.embedder.passage_prefix
 
     def __call__(self, table: pa.Table) -> pa.Table:
         return map_items(table, "segment", self._one, skip=lambda i: False)
@@ -101,7 +109,15 @@ class Segment:
         if not segments:
             raise ProcessingError("no_speech", "No speech was found in this episode.",
                                   retryable=False)  # fmt: skip
-        return replace(item, segments=segments_to_json(segments))
+        if vectors is None:
+            return replace(item, segments=segments_to_json(segments))
+        return replace(
+            item,
+            segments=segments_to_json(segments),
+            segmenter_sentences=json.dumps(sentence_texts(transcript)),
+            segmenter_vectors=np.ascontiguousarray(vectors.vectors, dtype=np.float32).tobytes(),
+            segmenter_space=space_key(vectors.model.id, self._passage_prefix),
+        )
 
 
 class Summarize:
@@ -134,57 +150,81 @@ class Summarize:
 class Embed:
     """Passages and summary of several episodes encoded in one call, in the target index's
     embedding space; then the passages' sentences (search highlights a hit found by meaning
-    with them), in calls of at most ``SENTENCE_BATCH`` so a long episode's are never one."""
+    with them): the segmenter's vectors where this run segmented them in the same space, the
+    others in calls of at most ``SENTENCE_BATCH`` so a long episode's are never one."""
 
     def __init__(self, settings: Settings, target: SearchIndex) -> None:
-        self._model = Embedder(
-            with_runtime(target, settings.models.embedder),
-            artifacts=model_artifacts(settings.s3, settings.models),
-        )
+        space = with_runtime(target, settings.models.embedder)
+        self._model = Embedder(space, artifacts=model_artifacts(settings.s3, settings.models))
+        self._passage_prefix = space.passage_prefix
 
     def __call__(self, table: pa.Table) -> pa.Table:
         items = from_table(table)
         live = [i for i in items if not i.failed]
         texts: list[str] = []
-        sentences: list[str] = []
-        counts: list[tuple[int, int]] = []  # per parsed item: its texts and its sentences
-        parsed = []
+        parsed: list[Item] = []
+        own_counts: list[int] = []
+        flats: list[list[str]] = []
+        knowns: list[dict[str, np.ndarray]] = []
         for item in live:
             try:
                 passages = [s.text for s in segments_from_json(item.segments)]
                 own = list(passages)
                 if item.summary:
                     own.append(summary_from_json(item.summary).summary)
+                known = self._reusable(item)
             except (ValueError, KeyError) as exc:
-                own, passages = [], []
+                own, passages, known = [], [], {}
                 parsed.append(failed(item, "embed", exc))
             else:
                 parsed.append(item)
             flat, _ = passage_sentences(passages)
             texts.extend(own)
-            sentences.extend(flat)
-            counts.append((len(own), len(flat)))
+            own_counts.append(len(own))
+            flats.append(flat)
+            knowns.append(known)
         try:
             result = self._model.embed_passages(texts)
-            split = [self._model.embed_passages(b) for b in sentence_batches(sentences)]
-            by_sentence = join_embeddings(split).vectors if split else result.vectors[:0]
+            missing = list(dict.fromkeys(
+                t for flat, known in zip(flats, knowns, strict=True)
+                for t in unknown_sentences(flat, known)
+            ))  # fmt: skip
+            split = [self._model.embed_passages(b) for b in sentence_batches(missing)]
+            fresh = known_sentences(missing, join_embeddings(split).vectors) if split else {}
         except Exception as exc:
             return to_table([failed(i, "embed", exc) if not i.failed else i for i in items])
         out: dict[str, Item] = {}
-        position = sentence = 0
-        for item, (count, sentence_count) in zip(parsed, counts, strict=True):
+        position = 0
+        for item, count, flat, known in zip(parsed, own_counts, flats, knowns, strict=True):
             block = result.vectors[position : position + count]
-            rows = by_sentence[sentence : sentence + sentence_count]
             position += count
-            sentence += sentence_count
             if item.failed:
                 out[item.episode_id] = item
                 continue
+            rows = sentence_matrix(flat, ChainMap(known, fresh), result.dimension)
             out[item.episode_id] = replace(
                 item,
                 vectors=np.ascontiguousarray(block, dtype=np.float32).tobytes(),
                 sentence_vectors=np.ascontiguousarray(rows, dtype=np.float32).tobytes(),
                 dimension=result.dimension,
                 embedding_model=result.model.id,
+                segmenter_sentences="",
+                segmenter_vectors=b"",
+                segmenter_space="",
             )
         return to_table([out.get(i.episode_id, i) for i in items])
+
+    def _reusable(self, item: Item) -> dict[str, np.ndarray]:
+        """The segmenter's sentence vectors by sentence, when they are in this stage's space."""
+        if item.segmenter_space != space_key(self._model.model.id, self._passage_prefix):
+            return {}
+        texts = json.loads(item.segmenter_sentences)
+        matrix = np.frombuffer(item.segmenter_vectors, dtype=np.float32)
+        if not texts or matrix.size % len(texts):
+            return {}
+        return known_sentences(texts, matrix.reshape(len(texts), -1))
+
+
+def space_key(model_id: str, passage_prefix: str) -> str:
+    """An embedding space as the segment and embed stages compare it: what changes vectors."""
+    return f"{model_id}\x1f{passage_prefix}"

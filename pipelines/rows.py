@@ -50,6 +50,12 @@ class Item:
     # float32, one row per sentence of every passage in order (search's sentence splitting,
     # ``tellmemore.search.passage_sentences``): stored for highlighting hits found by meaning
     sentence_vectors: bytes = b""
+    # The segmenter's sentences (JSON list), their vectors (float32 rows) and the embedding
+    # space they are in (model id and passage prefix): the embed stage reuses them when it
+    # embeds in the same space, and clears them.
+    segmenter_sentences: str = ""
+    segmenter_vectors: bytes = b""
+    segmenter_space: str = ""
     dimension: int = 0
     embedding_model: str = ""
     segment_count: int = 0
@@ -84,6 +90,9 @@ SCHEMA = pa.schema(
         ("summary_is_new", pa.bool_()),
         ("vectors", pa.large_binary()),
         ("sentence_vectors", pa.large_binary()),
+        ("segmenter_sentences", pa.large_string()),
+        ("segmenter_vectors", pa.large_binary()),
+        ("segmenter_space", pa.string()),
         ("dimension", pa.int32()),
         ("embedding_model", pa.string()),
         ("segment_count", pa.int32()),

@@ -152,4 +152,5 @@ def _summary_doc(summary: Any) -> dict[str, Any]:
 
 def _slim(item: Item) -> Item:
     return replace(item, transcript="", segments="", summary="", vectors=b"",
-                   sentence_vectors=b"", publisher_transcripts="")  # fmt: skip
+                   sentence_vectors=b"", publisher_transcripts="", segmenter_sentences="",
+                   segmenter_vectors=b"")  # fmt: skip

@@ -9,6 +9,7 @@ counter the episode's status reads must add up to what it expected.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,7 +20,7 @@ from models.segmenter import segment_transcript
 from models.settings import EmbedderSettings
 from models.types import Embeddings
 from tellmemore.processing.sentences import passage_sentence_vectors, segmenter_sentences
-from tellmemore.research.topic_shifts import load_topic_shifts
+from tellmemore.research.topic_shifts import ShiftEpisode, load_topic_shifts
 from tellmemore.search import passage_sentences
 
 pytestmark = pytest.mark.models
@@ -120,3 +121,47 @@ async def store_vectors_in(embedder: Embedder, space: EmbedderSettings) -> tuple
         stored += len(flat)
         embedded += other.texts
     return stored, embedded
+
+
+def test_the_batch_embed_stage_reuses_the_segment_stages_vectors(embedder: Embedder) -> None:
+    """The batch pipeline's segment stage hands its sentence vectors on; the embed stage
+    reuses them in the same space and clears them (they are not carried to the write)."""
+    from models.captions import transcript_to_dict
+    from pipelines.inference import Embed, Segment
+    from pipelines.rows import Item, from_table, to_table
+    from tellmemore.index import index_for
+    from tellmemore.settings import Settings
+
+    settings = Settings()
+    episodes = load_topic_shifts("test").episodes[:2]
+
+    def as_item(e: ShiftEpisode) -> Item:
+        transcript = json.dumps(transcript_to_dict(e.transcript))
+        return Item(e.id, "p", e.title, "P", None, "", "[]", "en", "", transcript=transcript)
+
+    items = [as_item(e) for e in episodes]
+    segmented = Segment(settings)(to_table(items))
+    stage = Embed(settings, index_for(settings.models.embedder))
+    model = stage._model  # the real embedder, watched: which texts reach it
+    seen: list[str] = []
+    real = model.embed_passages
+
+    def watched(texts: Sequence[str]) -> Embeddings:
+        seen.extend(texts)
+        return real(texts)
+
+    model.embed_passages = watched  # type: ignore[method-assign]
+    done = from_table(stage(segmented))
+    stored = 0
+    for item in done:
+        assert not item.failed, item.error_message
+        assert not item.segmenter_sentences and not item.segmenter_vectors
+        texts = [s["text"] for s in json.loads(item.segments)]
+        flat, _ = passage_sentences(texts)
+        rows = np.frombuffer(item.sentence_vectors, dtype=np.float32).reshape(len(flat), -1)
+        assert np.allclose(rows, embedder.embed_passages(flat).vectors, atol=1e-4)
+        stored += len(flat)
+    passages = sum(len(json.loads(i.segments)) for i in done)
+    again = len(seen) - passages  # after the passages' own call: sentences embedded again
+    print(f"\nbatch: sentences stored {stored}, embedded again {again}")
+    assert stored > 20 and again <= 0.1 * stored
