@@ -32,7 +32,13 @@ from models.types import ModelRef, RetrievalSegment, Summary
 from tellmemore.index import EpisodeMeta, SegmentStore
 from tellmemore.research.metrics import mean, ndcg_at_k
 from tellmemore.research.topic_shifts import PlacedPassage, ShiftEpisode, TopicShiftSet
-from tellmemore.search import SearchEngine, SearchMode, TopicPlanner
+from tellmemore.search import (
+    SearchEngine,
+    SearchMode,
+    TopicPlanner,
+    by_passage,
+    passage_sentences,
+)
 
 Segmenter = Callable[[ShiftEpisode], list[RetrievalSegment]]
 _SUMMARIZER = ModelRef("llm", "topic-shifts-opening", "1")
@@ -70,13 +76,16 @@ class TopicQuality:
 def store_episodes(
     shifts: TopicShiftSet, store: SegmentStore, embedder: Embedder, segment: Segmenter
 ) -> list[RetrievalSegment]:
-    """Cut every episode with ``segment``, embed the passages and write them (and a stand-in
-    summary, the opening) to ``store``; returns all passages."""
+    """Cut every episode with ``segment``, embed the passages and their sentences and write
+    them (and a stand-in summary, the opening) to ``store``; returns all passages."""
     everything: list[RetrievalSegment] = []
     for episode in shifts.episodes:
         passages = segment(episode)
         summary = Summary(passages[0].text[:600], (), (), _SUMMARIZER)
         embedded = embedder.embed_passages([*(p.text for p in passages), summary.summary])
+        # Each passage's sentence vectors, as processing stores them (highlights, trimming).
+        flat, counts = passage_sentences([p.text for p in passages])
+        sentence_vectors = by_passage(embedder.embed_passages(flat).vectors, counts)
         meta = EpisodeMeta(
             episode_id=episode.id,
             podcast_id=episode.podcast_id,
@@ -91,6 +100,7 @@ def store_episodes(
             summary,
             embedded.vectors[-1],
             embedding_model=embedded.model,
+            sentence_vectors=sentence_vectors,
         )
         everything.extend(passages)
     return everything

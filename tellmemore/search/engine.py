@@ -40,7 +40,7 @@ from tellmemore.search.checks import clean_limit, clean_query
 from tellmemore.search.filters import where_clause
 from tellmemore.search.fusion import reciprocal_rank_fusion, relative_score_fusion
 from tellmemore.search.highlight import query_terms
-from tellmemore.search.highlighter import SENTENCE_VECTORS, highlight_page
+from tellmemore.search.highlighter import SENTENCE_VECTORS, highlight_page, scored_page
 from tellmemore.search.hits import (
     SEGMENT_COLUMNS,
     SUMMARY_COLUMNS,
@@ -142,12 +142,15 @@ class SearchEngine:
             hits = [replace(h, vector=None) for h in hits]
         return hits
 
-    async def highlight_hits(self, query: str, hits: list[SegmentHit]) -> list[SegmentHit]:
-        """``hits`` with their matching sentences marked (for callers that re-rank first)."""
+    async def highlight_hits(
+        self, query: str, hits: list[SegmentHit]
+    ) -> tuple[list[SegmentHit], dict[str, np.ndarray]]:
+        """``hits`` with their matching sentences marked, and each one's sentence scores (for
+        callers that re-rank and trim first: the playlist planner)."""
         text = self.clean_query(query)
         view = await self._view()
         vector = await self._embed_query(view, text)
-        return await self._highlight(view, text, hits, vector)
+        return await asyncio.to_thread(scored_page, view.segments, text, hits, vector)
 
     async def segment(self, segment_id: str) -> SegmentHit | None:
         """One passage by id (with its vector), or None."""
@@ -390,10 +393,3 @@ class SearchEngine:
                 )
             )
         return hits
-
-    async def _highlight(
-        self, view: _View, text: str, hits: list[SegmentHit], query_vector: Vectors | None
-    ) -> list[SegmentHit]:
-        """Mark the query's words; a hit found by meaning gets its most similar sentence by
-        the sentence vectors stored with it (``highlighter.py``): no model call here."""
-        return await asyncio.to_thread(highlight_page, view.segments, text, hits, query_vector)

@@ -76,6 +76,32 @@ def highlight_page(
     ]
 
 
+def scored_page(
+    reader: TableReader, text: str, hits: Sequence[SegmentHit], query_vector: Vectors | None
+) -> tuple[list[SegmentHit], dict[str, np.ndarray]]:
+    """``hits`` highlighted as :func:`highlight_page` does, and every hit's sentence scores
+    (cosine to the query, one per sentence) by passage id, for the hits stored with sentence
+    vectors: a playlist trims its items with them (``trim.py``). One read for all hits."""
+    if query_vector is None:
+        return highlight_page(reader, text, hits, None), {}
+    with timing.stage("highlight_vectors"):
+        stored = sentence_vectors(reader, hits)
+    query = np.asarray(query_vector, dtype=np.float32)
+    scores = {key: matrix @ query for key, matrix in stored.items()}
+    terms = query_terms(text)
+
+    def marked(hit: SegmentHit) -> SegmentHit:
+        found = scores.get(hit.segment_id)
+        by_meaning = found is not None and len(found) > 0 and not shares_term(hit.text, terms)
+        scored = [float(x) for x in found] if by_meaning and found is not None else None
+        mark = highlight(
+            hit.text, text, start_s=hit.start_s, end_s=hit.end_s, sentence_scores=scored
+        )
+        return replace(hit, highlight=mark)
+
+    return [marked(h) for h in hits], scores
+
+
 def sentence_vectors(reader: TableReader, hits: Sequence[SegmentHit]) -> dict[str, np.ndarray]:
     """The stored sentence vectors of ``hits`` by passage id (a matrix per passage), for the
     passages that have them and whose sentence count still matches their text."""

@@ -13,7 +13,10 @@
    takes a near-duplicate (cosine ≥ ``near_duplicate_similarity``: the same story told twice).
 4. **Sized**: picking stops at the target length (allowing 10 % over).
 5. **Good entry points**: passages start on sentence starts (the segmenter cuts there); picked
-   passages adjacent in one episode are merged into one continuous item.
+   passages adjacent in one episode are merged into one continuous item, then trimmed to the
+   sentences about the topic (``trim.py``: the sentences far less similar to the topic than
+   the item's best are cut from its start and end). An item whose trimmed part was heard
+   already is left out.
 6. **Ordered**: episodes by their best relevance, each episode's items in time order, so a
    listener hears each show's part in sequence.
 
@@ -34,6 +37,7 @@ import numpy as np
 from tellmemore.errors import CatalogError
 from tellmemore.search.engine import SearchEngine
 from tellmemore.search.fusion import maximal_marginal_relevance
+from tellmemore.search.trim import TrimRules, trimmed_span
 from tellmemore.search.types import NO_FILTERS, Highlight, SearchFilters, SearchMode, SegmentHit
 from tellmemore.settings import SearchSettings
 
@@ -130,9 +134,12 @@ def _stem(word: str) -> str:
 
 
 class TopicPlanner:
-    def __init__(self, engine: SearchEngine, settings: SearchSettings) -> None:
+    def __init__(
+        self, engine: SearchEngine, settings: SearchSettings, trim: TrimRules | None = None
+    ) -> None:
         self._engine = engine
         self._settings = settings
+        self._trim = trim or TrimRules()
 
     def check_minutes(self, minutes: float) -> float:
         maximum = self._settings.max_playlist_minutes
@@ -178,6 +185,7 @@ class TopicPlanner:
         best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
         floor = max(self._settings.topic_min_similarity, best - _BELOW_BEST)
         hits = [h for h in hits if self._relevant(h, words, floor, strict)]
+        ranges: HeardRanges = {}
         if heard is not None and hits:
             ranges = await heard(sorted({h.episode_id for h in hits}))
             hits = [
@@ -191,7 +199,7 @@ class TopicPlanner:
             found = await self._engine.segments(existing_segment_ids)
             existing = [h for h in found if h.vector is not None]
         chosen = self._select(hits, target_s, existing)
-        items = await self._items(text, chosen)
+        items = await self._items(text, chosen, ranges)
         return Plan(text, target_s, tuple(items))
 
     def _relevant(self, hit: SegmentHit, words: frozenset[str], floor: float, strict: bool) -> bool:
@@ -255,10 +263,13 @@ class TopicPlanner:
             chosen_before=existing,
         )
 
-    async def _items(self, text: str, chosen: list[SegmentHit]) -> list[PlannedItem]:
+    async def _items(
+        self, text: str, chosen: list[SegmentHit], heard: HeardRanges
+    ) -> list[PlannedItem]:
         if not chosen:
             return []
-        marked = {h.segment_id: h for h in await self._engine.highlight_hits(text, chosen)}
+        highlighted, scores = await self._engine.highlight_hits(text, chosen)
+        marked = {h.segment_id: h for h in highlighted}
         summaries = await self._engine.episode_summaries([h.episode_id for h in chosen])
         by_episode: dict[str, list[SegmentHit]] = {}
         for hit in chosen:
@@ -283,14 +294,17 @@ class TopicPlanner:
             best = max(run, key=lambda h: h.similarity or 0.0)
             reason = marked[best.segment_id].highlight
             assert reason is not None
+            start_s, end_s = trimmed_span(run, scores, self._trim)
+            if covered_fraction(start_s, end_s, heard.get(best.episode_id, ())) >= _HEARD_FRACTION:
+                continue  # what is left after trimming was heard already
             items.append(
                 PlannedItem(
                     episode_id=best.episode_id,
                     podcast_id=best.podcast_id,
                     episode_title=best.episode_title,
                     podcast_title=best.podcast_title,
-                    start_s=run[0].start_s,
-                    end_s=run[-1].end_s,
+                    start_s=start_s,
+                    end_s=end_s,
                     segment_ids=tuple(h.segment_id for h in run),
                     reason=reason,
                     similarity=best.similarity or 0.0,
