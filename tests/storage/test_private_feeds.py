@@ -13,20 +13,20 @@ import asyncio
 import io
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psycopg
 import pytest
 from httpx import AsyncClient, Response
 
-from models.settings import EmbedderSettings
+from models.embedder import Embedder, LocalTextEmbedder
 from models.types import ModelRef, RetrievalSegment, Summary
 from tellmemore.index import EpisodeMeta, SegmentStore, connect
 from tellmemore.logs import JsonFormatter, RedactingFilter
+from tellmemore.search import by_passage, passage_sentences
 from tellmemore.settings import RedisSettings, SearchSettings, Settings
 from tests.conftest import ROOT, bearer, make_settings, register, serve
 from tests.storage.helpers import rows
@@ -34,7 +34,6 @@ from tests.support.http_server import LoopbackHTTPServer
 
 TITLE = "Members Only Hour"
 PUBLIC_TITLE = "Everybody's Hour"
-DIMENSION = 384  # the default index's vector size
 
 
 def _secret() -> str:
@@ -365,45 +364,37 @@ async def test_refresh_logs_name_the_feed_without_its_credentials(
 # ---- search -----------------------------------------------------------------------------------
 
 
-class SameVector:
-    """Every text embeds to one unit vector: every passage is a semantic match, so what a
-    caller finds is decided by the filters alone."""
-
-    model_id = "embedding:same-vector@1"
-
-    async def embed_queries(
-        self, texts: Sequence[str], space: EmbedderSettings | None = None
-    ) -> Any:
-        return np.full((len(texts), DIMENSION), DIMENSION**-0.5, dtype=np.float32)
-
-    async def embed_passages(
-        self, texts: Sequence[str], space: EmbedderSettings | None = None
-    ) -> Any:
-        return await self.embed_queries(texts, space)
-
-
 _SEGMENTER = ModelRef("segmenter", "test", "1")
 _SOURCE = ModelRef("publisher", "publisher:test", "1")
-_EMBEDDING = ModelRef("embedding", "same-vector", "1")
 _LLM = ModelRef("llm", "test", "1")
 
 
+_ZEBRAFISH = (
+    "Zebrafish regrow their damaged hearts within weeks, which is why so many labs keep them.",
+    "Researchers study how zebrafish embryos grow, since the young fish are transparent.",
+)
+
+
 def _index_episode(
-    store: SegmentStore, podcast_id: str, podcast_title: str, episode_id: str, text: str
-) -> list[str]:
-    """Two passages and a summary of one episode, as processing would store them."""
+    store: SegmentStore, embedder: Embedder, podcast_id: str, podcast_title: str,
+    episode_id: str, text: str,
+) -> list[str]:  # fmt: skip
+    """Two passages about zebrafish and a summary of one episode, embedded by the real model
+    and stored as processing would store them."""
     segments = [
         RetrievalSegment(f"{episode_id}:{i}", episode_id, i, i * 60.0, i * 60.0 + 60.0,
-                         f"{text} Passage {i} on zebrafish.", _SEGMENTER, _SOURCE)
-        for i in range(2)
+                         f"{text} {said}", _SEGMENTER, _SOURCE)
+        for i, said in enumerate(_ZEBRAFISH)
     ]  # fmt: skip
-    vectors = np.full((3, DIMENSION), DIMENSION**-0.5, dtype=np.float32)
+    summary = Summary(f"{text} All about zebrafish.", ("zebrafish",), (), _LLM)
+    embedded = embedder.embed_passages([*(s.text for s in segments), summary.summary])
+    flat, counts = passage_sentences([s.text for s in segments])
+    sentence_vectors = by_passage(embedder.embed_passages(flat).vectors, counts)
     meta = EpisodeMeta(episode_id, podcast_id, f"{podcast_title} episode", podcast_title,
                        datetime(2026, 11, 11, tzinfo=UTC))  # fmt: skip
-    summary = Summary(f"{text} All about zebrafish.", ("zebrafish",), (), _LLM)
-    store.write_episode(
-        meta, segments, vectors[:2], summary, vectors[2], embedding_model=_EMBEDDING
-    )
+    store.write_episode(meta, segments, embedded.vectors[:2], summary, embedded.vectors[2],
+                        embedding_model=embedded.model,
+                        sentence_vectors=sentence_vectors)  # fmt: skip
     return [s.id for s in segments]
 
 
@@ -415,7 +406,7 @@ async def search_api(
     tmp_path: Path,
     clean_db: None,
 ) -> AsyncIterator[tuple[Settings, AsyncClient]]:
-    """The API over search tables of this test's own, embedding queries with SameVector."""
+    """The API over search tables of this test's own, embedding queries with the real model."""
     settings = make_settings(database_url, apple_server.base_url, redis_settings, tmp_path)
     settings = settings.model_copy(
         update={
@@ -425,7 +416,7 @@ async def search_api(
             ),
         }
     )
-    async with serve(settings, text_embedder=SameVector()) as http:
+    async with serve(settings, text_embedder=LocalTextEmbedder(settings.models.embedder)) as http:
         yield settings, http
 
 
@@ -440,13 +431,14 @@ async def test_private_passages_are_found_only_by_subscribers(
     public_url = _serve_feed(feeds, "/open/s.xml", _feed(PUBLIC_TITLE, "none"))
     private_id = (await _add(http, a, private_url)).json()["podcast"]["id"]
     public_id = (await _add(http, b, public_url)).json()["podcast"]["id"]
-    store = SegmentStore(connect(settings.lance, settings.s3), DIMENSION)
+    embedder = Embedder(settings.models.embedder)
+    store = SegmentStore(connect(settings.lance, settings.s3), embedder.dimension)
     segment_ids: dict[str, list[str]] = {}
     for podcast_id, title in ((private_id, TITLE), (public_id, PUBLIC_TITLE)):
         page = (await http.get(f"/podcasts/{podcast_id}/episodes", headers=bearer(a))).json()
         episode_id = page["items"][0]["id"]
         segment_ids[podcast_id] = await asyncio.to_thread(
-            _index_episode, store, podcast_id, title, episode_id, f"{title}."
+            _index_episode, store, embedder, podcast_id, title, episode_id, f"{title}."
         )
 
     async def found(who: dict[str, str]) -> tuple[set[str], str]:
