@@ -93,6 +93,25 @@ prometheus_tools() {
   rm -rf "$tmp"
 }
 
+# The whole suite as two pytest processes side by side, since most of the cluster tier's time is
+# waiting (nodes starting, autoscaler periods, idle timeouts, Serve rolling out): the cluster
+# tier and the 20-minute episode in one, everything else in the other. Each has its own pytest
+# cache; the one beside prints its report when both are done. Fails if either does (pytest's
+# exit code 5, no tests, included).
+BESIDE=(tests/cluster tests/storage/test_long_episode.py)
+whole_suite() {
+  local log=.local/test-beside.log beside rc=0 beside_rc=0 ignore=() path
+  for path in "${BESIDE[@]}"; do ignore+=("--ignore=$path"); done
+  echo "running ${BESIDE[*]} beside the rest (its report at the end; live in $log)"
+  pytest -o cache_dir=.pytest_cache/beside "${BESIDE[@]}" > "$log" 2>&1 &
+  beside=$!
+  pytest "${ignore[@]}" || rc=$?
+  wait "$beside" || beside_rc=$?
+  echo "==== ${BESIDE[*]} (ran beside the rest) ===="
+  cat "$log"
+  ((rc == 0 && beside_rc == 0))
+}
+
 cmd=${1:-}
 shift || true
 case $cmd in
@@ -109,8 +128,9 @@ case $cmd in
     ;;
   test)
     setup
-    # Real read speech with known transcripts for the speech-recognition tests.
-    debian_packages pocketsphinx-testdata
+    # Real read speech with known transcripts for the speech-recognition tests, and
+    # espeak-ng to read long episodes aloud (the slow tier's 20-minute episode).
+    debian_packages pocketsphinx-testdata espeak-ng
     # pg_dump and pg_restore for the backup tests (they come with a local PostgreSQL server).
     command -v pg_dump >/dev/null || debian_packages postgresql-client
     prometheus_tools
@@ -125,7 +145,11 @@ case $cmd in
     # Stop the servers this run started (and only those) however the tests end.
     cp .local/started.txt .local/started-by-test.txt
     trap '"$VENV/bin/tmm" local down --only .local/started-by-test.txt' EXIT
-    pytest "$@"
+    if (($#)); then
+      pytest "$@"
+    else
+      whole_suite
+    fi
     ;;
   *)
     echo "usage: $0 {setup|run|test [pytest args]}" >&2

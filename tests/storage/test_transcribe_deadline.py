@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import numpy as np
@@ -36,6 +36,7 @@ from tellmemore.processing import (
     EpisodeJobs,
     EpisodeProcessor,
     EpisodeWorker,
+    Models,
     audio_prefix,
     make_queue,
 )
@@ -104,9 +105,13 @@ class Running:
     objects: ObjectStore
 
 
+class WithPorts(Protocol):
+    def ports(self) -> Models: ...
+
+
 @asynccontextmanager
 async def processing(
-    settings: Settings, database_url: str, models: Gated
+    settings: Settings, database_url: str, models: WithPorts
 ) -> AsyncIterator[Running]:
     """A real worker and processor on the real queue, with ``models`` behind the port."""
     with psycopg.connect(database_url, autocommit=True) as conn:

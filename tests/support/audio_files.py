@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -57,3 +58,18 @@ def video_only(path: Path, seconds: int = 1) -> Path:
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def synthesized(text: str, path: Path, *, words_per_minute: int = 170) -> Path:
+    """``text`` read by Debian's espeak-ng (as the demo episodes are), written as a 16 kHz
+    mono MP3 at ``path``: long real speech without committing megabytes of audio."""
+    from models import audio
+
+    wav = path.with_suffix(".espeak.wav")
+    script = path.with_suffix(".txt")
+    script.write_text(text)
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(words_per_minute),  # noqa: S607
+                    "-f", str(script), "-w", str(wav)], check=True)  # fmt: skip
+    samples = audio.decode(wav)
+    wav.unlink()
+    return encode(samples, path, "libmp3lame")

@@ -341,7 +341,7 @@ class FakeCluster:
                             break
         return found
 
-    def stop(self, timeout_s: float = 20) -> None:
+    def stop(self, timeout_s: float = 5) -> None:
         pids = self.pids()
         for pid in pids:
             _signal(pid, signal.SIGTERM)
