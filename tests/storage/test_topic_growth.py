@@ -4,7 +4,9 @@ passages left out where the playlist asks, and at most its minutes per growth.
 
 The world: one passage ("the taper") published by six feeds that share the audio file, so
 every copy has the identical vector (cosine 1.0), next to distinct relevant passages, one the
-owner has heard and one off the topic.
+owner has heard and one off the topic, all embedded by the real model: the topic's cosine to
+the relevant ones is 0.64-0.82, to the sponsor's read 0.06, and no two distinct passages are
+closer than 0.74.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import bearer, register
-from tests.storage.topic_world import Passage, World, direction, open_world, segment_ids
+from tests.storage.topic_world import Passage, World, open_world, segment_ids
 from tests.support.http_server import LoopbackHTTPServer
 
 TOPIC = "tapering before race day"
@@ -26,13 +28,21 @@ MINUTES = 3
 NEAR_DUPLICATE = 0.92  # search.near_duplicate_similarity's default
 SHARED_AUDIO = "https://cdn.example.org/shared/taper-talk.mp3"
 
-TAPER = Passage("Cut the weekly volume by a third in the last fortnight.", direction(0.9, 1))
-KEEP_SHARP = Passage("Keep a few short fast efforts so the legs stay sharp.", direction(0.8, 2))
-CARBS = Passage("Load carbohydrates over the final three evenings.", direction(0.95, 3))
-SLEEP = Passage("Bank sleep in the week ahead; nerves cost you the last night.", direction(0.8, 4))
-SHOES = Passage("Wear the shoes you trained in, never new ones.", direction(0.8, 5))
-HEARD = Passage("Walk the course the evening before to settle the nerves.", direction(0.85, 6))
-OFF_TOPIC = Passage("Our sponsor makes mattresses for every budget.", direction(0.2, 7))
+TAPER = Passage("Tapering before race day: cut the weekly volume by a third in the last fortnight.")
+KEEP_SHARP = Passage(
+    "While you taper before the race, keep a few short fast efforts so the legs stay sharp."
+)
+CARBS = Passage(
+    "Tapering before race day: load carbohydrates over the final three evenings of the taper."
+)
+SLEEP = Passage(
+    "Bank sleep in the week of your taper; nerves before race day cost you the last night."
+)
+SHOES = Passage("On race day wear the shoes you trained in during the taper, never new ones.")
+HEARD = Passage(
+    "Tapering before race day ends with walking the course the evening before to settle the nerves."
+)
+OFF_TOPIC = Passage("Our sponsor makes mattresses for every budget.")
 
 
 @pytest.fixture
@@ -116,7 +126,8 @@ async def test_growth_keeps_the_build_rules_when_feeds_share_an_audio_file(world
     # One of the two copies of the other shared passage went in (the veto left the other).
     for playlist_id in (skipping, keeping):
         held = segment_ids(world.items(playlist_id))
-        assert sum(float(np.dot(world.vectors[s], CARBS.vector)) > 0.999 for s in held) == 1
+        carbs = world.vector(CARBS)
+        assert sum(float(np.dot(world.vectors[s], carbs)) > 0.999 for s in held) == 1
 
     again = await world.services.topics.refresh_all()
     assert again.items_added == 0  # the same episodes add nothing twice

@@ -21,7 +21,7 @@ from tellmemore.search.planner import PlannedItem
 from tellmemore.settings import RedisSettings
 from tests.conftest import bearer, register
 from tests.storage.helpers import rows
-from tests.storage.topic_world import Passage, World, direction, open_world
+from tests.storage.topic_world import Passage, World, open_world
 from tests.support.http_server import LoopbackHTTPServer
 
 TOPIC = "cold water swimming"
@@ -73,14 +73,14 @@ async def test_an_app_clock_hours_off_misses_nothing_and_repeats_nothing(
     async with make_world(clock=skewed) as world:
         show = world.podcast("Open Water")
         old = await world.episode(show, "Winter dips", [
-            Passage("Get in slowly and breathe out long.", direction(0.9, 1)), None,
-            Passage("Gloves and socks buy you ten minutes.", direction(0.85, 2)), None,
-            Passage("Warm up with a hot drink, not a hot shower.", direction(0.8, 3)),
+            Passage("Cold water swimming: get in slowly and breathe out long."), None,
+            Passage("Cold water swimming: gloves and socks buy you ten minutes."), None,
+            Passage("Cold water swimming: warm up with a hot drink, not a hot shower."),
         ])  # fmt: skip
         playlist_id, _ = await _build(world, minutes=1)  # one passage of three
         assert [i["episode_id"] for i in world.items(playlist_id)] == [old]
         new = await world.episode(show, "The first swim of spring", [
-            Passage("Lakes stay cold long after the air warms.", direction(0.88, 4)),
+            Passage("Cold water swimming: lakes stay cold long after the air warms."),
         ])  # fmt: skip
 
         report = await world.services.topics.refresh_all()
@@ -98,10 +98,12 @@ async def test_an_episode_committed_after_a_refresh_began_is_found_by_the_next(
     took its mark, the mark must not have passed it."""
     async with make_world() as world:
         show = world.podcast("Open Water")
-        await world.episode(show, "Winter dips", [Passage("Breathe out long.", direction(0.9, 1))])
+        await world.episode(
+            show, "Winter dips", [Passage("Cold water swimming: breathe out long.")]
+        )
         playlist_id, _ = await _build(world, minutes=3)
         late = await world.episode(
-            show, "Ice miles", [Passage("An ice mile is under five degrees.", direction(0.86, 2))],
+            show, "Ice miles", [Passage("Cold water swimming: an ice mile is under five degrees.")],
             done=False,
         )  # fmt: skip
         with psycopg.connect(world.database_url) as processing:
@@ -111,7 +113,7 @@ async def test_an_episode_committed_after_a_refresh_began_is_found_by_the_next(
             )  # not committed yet: the processor is still finishing the episode
             await asyncio.sleep(0.05)
             early = await world.episode(
-                show, "Sea swims", [Passage("Mind the tides and the rips.", direction(0.84, 3))]
+                show, "Sea swims", [Passage("Cold water swimming: mind the tides and the rips.")]
             )
             await world.services.topics.refresh_all()
             processing.commit()
@@ -208,7 +210,7 @@ async def test_a_refresh_that_fails_midway_leaves_no_lock_behind(
         owner = UUID((await register(world.http))["user"]["id"])
         playlist_id = await _topic_playlist(world, owner, TOPIC)
         show = world.podcast("Open Water")
-        await world.episode(show, "Winter dips", [Passage("Breathe out.", direction(0.9, 1))])
+        await world.episode(show, "Winter dips", [Passage("Cold water swimming: breathe out.")])
         world.services.topics.planner = _Planner(fail=True)  # type: ignore[assignment]
         # The refresh's own error, or the one of a clean-up statement that failed after it.
         with pytest.raises((RuntimeError, psycopg.OperationalError)):
@@ -233,7 +235,7 @@ async def test_one_refresh_of_a_playlist_at_a_time_and_others_side_by_side(
         alpha = await _topic_playlist(one, owner, "alpha")
         beta = await _topic_playlist(one, owner, "beta")
         show = one.podcast("Open Water")
-        await one.episode(show, "Winter dips", [Passage("Breathe out.", direction(0.9, 1))])
+        await one.episode(show, "Winter dips", [Passage("Cold water swimming: breathe out.")])
 
         planner = _Planner(pause_s=0.3)
         for world in (one, two):

@@ -1,12 +1,13 @@
 """A small world for topic-playlist tests: podcasts and processed episodes written straight
-into PostgreSQL and LanceDB, with passage vectors the test chooses. Every query embeds to one
-axis, so a passage's cosine to any topic is exactly what the test says, and two passages with
-one vector are exact near-duplicates (the same audio published by several feeds)."""
+into PostgreSQL and LanceDB, their passages embedded by the real model (all-MiniLM-L6-v2) with
+their sentence vectors, as processing stores them, and the API and services embedding topics
+with the same model. Two passages with one text have one vector: exact near-duplicates (the
+same audio published by several feeds)."""
 
 from __future__ import annotations
 
 import asyncio
-import math
+import functools
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,53 +21,25 @@ import numpy.typing as npt
 import psycopg
 from httpx import AsyncClient
 
+from models.embedder import Embedder, LocalTextEmbedder
 from models.settings import EmbedderSettings
 from models.types import ModelRef, RetrievalSegment
 from tellmemore.clock import Clock, utc_now
 from tellmemore.index import EpisodeMeta, SegmentStore, connect
+from tellmemore.search import by_passage, passage_sentences
 from tellmemore.settings import RedisSettings, SearchSettings, Settings
 from tellmemore.wiring import Services, open_services
 from tests.conftest import make_settings, serve
 from tests.storage.helpers import rows
 
-DIMENSION = 384  # the default index's vector size
 Vector = npt.NDArray[np.float32]
 _SEGMENTER = ModelRef("segmenter", "test", "1")
 _SOURCE = ModelRef("publisher", "publisher:test", "1")
-_EMBEDDING = ModelRef("embedding", "query-axis", "1")
-
-
-def direction(similarity: float, axis: int) -> Vector:
-    """A unit vector at cosine ``similarity`` to every query; the rest lies on ``axis`` (>= 1),
-    so passages on different axes are similar only through the query's."""
-    vector = np.zeros(DIMENSION, dtype=np.float32)
-    vector[0] = similarity
-    vector[axis] = math.sqrt(1.0 - similarity**2)
-    return vector
-
-
-class QueryAxis:
-    """Embeds every text onto axis 0: the query side of :func:`direction`."""
-
-    model_id = "embedding:query-axis@1"
-
-    async def embed_queries(
-        self, texts: Sequence[str], space: EmbedderSettings | None = None
-    ) -> Vector:
-        vectors = np.zeros((len(texts), DIMENSION), dtype=np.float32)
-        vectors[:, 0] = 1.0
-        return vectors
-
-    async def embed_passages(
-        self, texts: Sequence[str], space: EmbedderSettings | None = None
-    ) -> Vector:
-        return await self.embed_queries(texts, space)
 
 
 @dataclass(frozen=True)
 class Passage:
     text: str
-    vector: Vector = field(repr=False)
 
 
 @dataclass
@@ -75,7 +48,13 @@ class World:
     http: AsyncClient
     services: Services
     store: SegmentStore
+    embedder: Embedder
     vectors: dict[str, Vector] = field(default_factory=dict)  # every passage written, by id
+
+    def vector(self, passage: Passage) -> Vector:
+        """The passage's vector, as the index holds it."""
+        vectors: Vector = self.embedder.embed_passages([passage.text]).vectors
+        return np.asarray(vectors[0], dtype=np.float32)
 
     @property
     def database_url(self) -> str:
@@ -103,20 +82,23 @@ class World:
         i runs from 60 i to 60 (i + 1) s; None leaves a gap), then its row marked done with the
         database's ``now()``. ``done=False`` leaves the row in ``processing`` for the test."""
         episode_id = str(uuid.uuid4())
-        segments, vectors = [], []
-        for index, passage in enumerate(passages):
-            if passage is None:
-                continue
-            segment = RetrievalSegment(f"{episode_id}:{index:05d}", episode_id, index,
-                                       60.0 * index, 60.0 * (index + 1), passage.text,
-                                       _SEGMENTER, _SOURCE)  # fmt: skip
-            segments.append(segment)
-            vectors.append(passage.vector)
-            self.vectors[segment.id] = passage.vector
+        segments = [
+            RetrievalSegment(f"{episode_id}:{index:05d}", episode_id, index, 60.0 * index,
+                             60.0 * (index + 1), passage.text, _SEGMENTER, _SOURCE)
+            for index, passage in enumerate(passages)
+            if passage is not None
+        ]  # fmt: skip
+        texts = [s.text for s in segments]
+        embedded = await asyncio.to_thread(self.embedder.embed_passages, texts)
+        flat, counts = passage_sentences(texts)
+        sentences = await asyncio.to_thread(self.embedder.embed_passages, flat)
+        for segment, vector in zip(segments, embedded.vectors, strict=True):
+            self.vectors[segment.id] = vector
         meta = EpisodeMeta(episode_id, podcast_id, title, f"{title} (show)", datetime.now(UTC))
         await asyncio.to_thread(
-            self.store.write_episode, meta, segments, np.stack(vectors), None, None,
-            embedding_model=_EMBEDDING,
+            self.store.write_episode, meta, segments, embedded.vectors, None, None,
+            embedding_model=embedded.model,
+            sentence_vectors=by_passage(sentences.vectors, counts),
         )  # fmt: skip
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             conn.execute(
@@ -165,12 +147,24 @@ async def open_world(
             ),
         }
     )
-    store = SegmentStore(connect(settings.lance, settings.s3), DIMENSION)
+    embedder = _embedder()
+    store = SegmentStore(connect(settings.lance, settings.s3), embedder.dimension)
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(
-            serve(settings, clock=clock, text_embedder=QueryAxis())
+            serve(settings, clock=clock, text_embedder=_text_embedder())
         )
         services = await stack.enter_async_context(
-            open_services(settings, clock=clock, text_embedder=QueryAxis())
+            open_services(settings, clock=clock, text_embedder=_text_embedder())
         )
-        yield World(settings, http, services, store)
+        yield World(settings, http, services, store, embedder)
+
+
+@functools.cache
+def _embedder() -> Embedder:
+    """The real model, loaded once per session for every world."""
+    return Embedder(EmbedderSettings())
+
+
+@functools.cache
+def _text_embedder() -> LocalTextEmbedder:
+    return LocalTextEmbedder(EmbedderSettings())
