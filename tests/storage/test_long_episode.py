@@ -31,7 +31,6 @@ from models.segmenter import SENTENCE_BATCH
 from models.settings import EmbedderSettings, WhisperSettings
 from models.types import Embeddings, RetrievalSegment, Summary, Transcript
 from tellmemore.processing import Counter, Models
-from tellmemore.research.topic_shifts import load_topic_shifts
 from tellmemore.settings import LanceSettings, Settings
 from tests.storage.helpers import rows
 from tests.storage.test_transcribe_deadline import (
@@ -41,7 +40,7 @@ from tests.storage.test_transcribe_deadline import (
     real_models,
     search_indexes_restored,
 )
-from tests.support.audio_files import synthesized
+from tests.support.audio_files import synthesized, topic_script
 from tests.support.http_server import LoopbackHTTPServer
 from tests.support.real_models import LocalModels
 
@@ -56,19 +55,6 @@ QUERY = (
     " FROM episodes WHERE id = %s"
 )
 CHUNK_MAX_S = 120.0
-
-
-def script(minutes: float, words_per_minute: int) -> str:
-    """Enough of the topic-shift transcripts (several real topics per episode) to read for
-    ``minutes`` at ``words_per_minute``."""
-    words: list[str] = []
-    for half in ("test", "dev"):
-        for episode in load_topic_shifts(half).episodes:
-            for segment in episode.transcript.segments:
-                words += segment.text.split()
-                if len(words) > minutes * words_per_minute * 1.05:
-                    return " ".join(words)
-    raise AssertionError("the topic-shift set has too little text")
 
 
 @dataclass
@@ -120,7 +106,7 @@ async def test_a_twenty_minute_episode_is_processed_in_bounded_pieces(
     real_models: LocalModels,
 ) -> None:
     started = time.perf_counter()
-    mp3 = await asyncio.to_thread(synthesized, script(MINUTES, 170), tmp_path / "long.mp3")
+    mp3 = await asyncio.to_thread(synthesized, topic_script(MINUTES), tmp_path / "long.mp3")
     made_s = time.perf_counter() - started
     length_s = len(audio.decode(mp3)) / audio.SAMPLE_RATE
     assert length_s >= MINUTES * 60

@@ -60,6 +60,22 @@ def video_only(path: Path, seconds: int = 1) -> Path:
     return path
 
 
+def topic_script(minutes: float, words_per_minute: int = 170) -> str:
+    """The labelled topic-shift transcripts (several real topics per episode), repeated as
+    needed, long enough to read for ``minutes`` at ``words_per_minute``."""
+    from tellmemore.research.topic_shifts import load_topic_shifts
+
+    words = [
+        word
+        for half in ("test", "dev")
+        for episode in load_topic_shifts(half).episodes
+        for segment in episode.transcript.segments
+        for word in segment.text.split()
+    ]
+    wanted = int(minutes * words_per_minute * 1.05)
+    return " ".join(words[i % len(words)] for i in range(wanted))
+
+
 def synthesized(text: str, path: Path, *, words_per_minute: int = 170) -> Path:
     """``text`` read by Debian's espeak-ng (as the demo episodes are), written as a 16 kHz
     mono MP3 at ``path``: long real speech without committing megabytes of audio."""
