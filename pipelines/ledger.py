@@ -297,11 +297,17 @@ def redone_since(conn: psycopg.Connection[Any], plan_key: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def mark_embedding_model(
-    conn: psycopg.Connection[Any], episode_ids: list[str], model_id: str
-) -> None:
-    """After a switch-over: the live vectors of these episodes are now ``model_id``'s."""
+def mark_switched(conn: psycopg.Connection[Any], plan: Plan, episode_ids: list[str]) -> None:
+    """After a switch-over: the live vectors of these episodes are now the plan's embedding
+    model's, and (a re-cut index) their live passages its segmenter's, as many as it made."""
     conn.execute(
         "UPDATE episodes SET embedding_model = %s, updated_at = now() WHERE id = ANY(%s::uuid[])",
-        (model_id, episode_ids),
+        (plan.models.embedding, episode_ids),
     )
+    if Stage.SEGMENT in plan.stages:
+        conn.execute(
+            "UPDATE episodes e SET segmenter_model = %s, segment_count = b.segment_count "
+            "FROM batch_items b WHERE b.plan_key = %s AND b.episode_id = e.id "
+            "AND b.outcome = 'done' AND e.id = ANY(%s::uuid[])",
+            (plan.models.segmenter, plan.key, episode_ids),
+        )

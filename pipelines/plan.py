@@ -69,6 +69,10 @@ def ordered(stages: frozenset[Stage]) -> list[Stage]:
     return [s for s in ORDER if s in stages]
 
 
+# What a new index may be built with: passages (re-cut from stored transcripts) and vectors.
+NEW_INDEX_STAGES = frozenset({Stage.SEGMENT, Stage.EMBED})
+
+
 @dataclass(frozen=True)
 class TargetModels:
     """The ids of the models this run's stages would record (``kind:name@version``)."""
@@ -88,7 +92,8 @@ class Plan:
 
     @property
     def new_index(self) -> bool:
-        """Re-embedding into another space: a new index, activated only when complete."""
+        """Re-embedding into another space, or re-cutting passages: a new index, activated
+        only when complete."""
         return self.target.name != self.source.name
 
     @property
@@ -106,12 +111,14 @@ class Plan:
         return digest[:16]
 
     def check(self) -> None:
-        """A new index is built by re-embedding what the active one holds; changing content
-        (transcripts, passages, summaries) at the same time would leave the live index and the
-        new one describing different transcripts."""
-        if self.new_index and self.stages != {Stage.EMBED}:
+        """A new index is built from what the active one describes: re-embedded, or re-cut
+        into passages from the stored transcripts and embedded; changing transcripts or
+        summaries at the same time would leave the live index and the new one describing
+        different episodes."""
+        if self.new_index and not (Stage.EMBED in self.stages <= NEW_INDEX_STAGES):
             raise PlanError(
-                f"The embedding settings make a new search index ({self.target.name}) beside "
-                f"the active one ({self.source.name}). Build it with --stages embed first; "
+                f"These settings and stages make a new search index ({self.target.name}) "
+                f"beside the active one ({self.source.name}). Build it with --stages embed "
+                "(new embedding settings) or --stages segment,embed (new passages) first; "
                 "reprocess content into the active index with the active embedding settings."
             )

@@ -32,7 +32,7 @@ from pipelines.progress import RunMeter
 from pipelines.rows import Item, batches, from_table, to_table
 from pipelines.selection import Selection
 from raykit.metrics import install as install_metrics
-from tellmemore.index import SearchIndex, index_for, registry
+from tellmemore.index import SearchIndex, index_for, registry, resegmented, space_of
 from tellmemore.index import connect as lance_connect
 from tellmemore.metrics import BATCH_PLANNED
 from tellmemore.settings import Settings
@@ -110,10 +110,18 @@ def pinned(settings: Settings) -> Settings:
 
 def make_plan(settings: Settings, chosen: frozenset[Stage]) -> Plan:
     # The index is named by the embedder setting as configured (a promoted new version of
-    # the same model stays in its index); the model ids name the exact weights.
+    # the same model stays in its index); the model ids name the exact weights. In the live
+    # index's space the live index is the target, whichever version of it is live; re-cutting
+    # the passages of stored transcripts (segment without transcribe) builds the version
+    # named by the segmenter beside it, unless that version is the live one.
     own = index_for(settings.models.embedder)
     active = _db(settings, registry.active)
-    plan = Plan(chosen, target_models(pinned(settings)), active or own, own)
+    models = target_models(pinned(settings))
+    if active is not None and space_of(active.embedder) == own.embedder:
+        own = active
+        if Stage.SEGMENT in chosen and Stage.TRANSCRIBE not in chosen:
+            own = resegmented(active, models.segmenter)
+    plan = Plan(chosen, models, active or own, own)
     plan.check()
     return plan
 
@@ -139,8 +147,9 @@ class BatchRun:
         started = time.monotonic()
         plan = make_plan(self._settings, options.stages)
         selection = options.selection
-        if plan.stages.isdisjoint({Stage.TRANSCRIBE, Stage.SEGMENT}) and not selection.statuses:
-            # Re-embedding or re-summarizing works on what was processed; the rest has nothing.
+        if Stage.TRANSCRIBE not in plan.stages and not selection.statuses:
+            # Re-cutting, re-embedding or re-summarizing works on what was processed (stored
+            # transcripts and passages); the rest has nothing to work from.
             selection = replace(selection, statuses=("done",))
         conn = ledger.connect(self._settings.database.url)
         try:
@@ -274,9 +283,7 @@ class BatchRun:
             return
         _db(self._settings, lambda c: registry.activate(c, plan.target.name))
         report.activated = True
-        ledger.mark_embedding_model(
-            conn, sorted(self._episodes_in(plan.target)), plan.models.embedding
-        )
+        ledger.mark_switched(conn, plan, sorted(self._episodes_in(plan.target)))
         # The online worker commits an episode only while the index it wrote is still the
         # active one, and the switch waits for commits in flight (registry.still_active): every
         # online episode written into the old index is committed by now, and is either missing
@@ -289,6 +296,7 @@ class BatchRun:
         stragglers = sorted((source - self._episodes_in(plan.target)) | redone)
         if stragglers:
             self._execute(plan, run_id, self._items(conn, stragglers), report)
+            ledger.mark_switched(conn, plan, stragglers)
         report.index_note = f"Readers switched from {plan.source.name} to {plan.target.name}."
 
     def _missing(self, plan: Plan) -> list[str]:

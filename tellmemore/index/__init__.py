@@ -17,6 +17,7 @@ from tellmemore.index.spaces import (
     FixedIndex,
     SearchIndex,
     index_for,
+    resegmented,
     space_of,
     with_runtime,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "lance_uri",
     "live_tables",
     "maintain",
+    "resegmented",
     "retry_on_conflict",
     "segments_schema",
     "space_of",

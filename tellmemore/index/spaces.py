@@ -55,6 +55,21 @@ def index_for(embedder: EmbedderSettings) -> SearchIndex:
     return SearchIndex(name, f"segments__{name}", f"episode_summaries__{name}", space)
 
 
+def resegmented(index: SearchIndex, segmenter_id: str) -> SearchIndex:
+    """The version of ``index`` whose passages ``segmenter_id`` cut: the same embedding space
+    in tables of its own, so re-cutting every episode's passages (``tmm-batch run --stages
+    segment,embed``) builds beside the live index and readers switch when it is complete.
+    Named by the segmenter (a rerun resumes the same build); any earlier version's suffix is
+    replaced, not stacked."""
+    base = _VERSION.sub("", index.name)
+    digest = hashlib.sha256(segmenter_id.encode()).hexdigest()[:8]
+    name = f"{base}_s{digest}"
+    return SearchIndex(name, f"segments__{name}", f"episode_summaries__{name}", index.embedder)
+
+
+_VERSION = re.compile(r"_s[0-9a-f]{8}$")
+
+
 def with_runtime(index: SearchIndex, runtime: EmbedderSettings) -> EmbedderSettings:
     """The index's space with this process's device and batch size."""
     return runtime.model_copy(

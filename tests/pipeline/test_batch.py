@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,9 @@ import pytest
 from models.evaluation import word_error_rate
 from models.settings import EmbedderSettings
 from pipelines.plan import Stage, parse_stages
-from pipelines.run import BatchRun, RunOptions, RunReport
+from pipelines.run import BatchRun, RunOptions, RunReport, pinned, target_models
 from pipelines.selection import Selection
-from tellmemore.index import FixedIndex, connect, index_for
+from tellmemore.index import FixedIndex, connect, index_for, resegmented
 from tellmemore.search import SearchMode
 from tellmemore.settings import Settings
 from tellmemore.storage import ObjectStore
@@ -347,6 +348,52 @@ def test_reembedding_builds_a_new_index_and_switches_readers_when_complete(
     cli(batch_settings, "tmm", "index", "activate", "nope", check=False)
     runs = cli(batch_settings, "tmm-batch", "runs")
     assert report.run_id in runs and new.name in runs
+
+
+def test_recutting_passages_builds_a_new_index_version_and_switches_when_complete(
+    first_run: RunReport,
+    backlog: Backlog,
+    second_backlog: Backlog,
+    third_backlog: Backlog,
+    batch_settings: Settings,
+    database_url: str,
+) -> None:
+    """``--stages segment,embed`` re-cuts every episode's stored transcript into passages in
+    a version of the live index of its own; readers switch when it holds every episode."""
+    ours = Selection(
+        podcast_ids=tuple(_uuid(b.podcast_id) for b in (backlog, second_backlog, third_backlog))
+    )
+    live = active_index(database_url)
+    assert live is not None
+    segmenter = target_models(pinned(batch_settings)).segmenter
+    version = resegmented(live, segmenter)
+    assert version.name != live.name and version.embedder == live.embedder
+    old_rows = lance_rows(batch_settings, live.segments_table)
+    report = run(batch_settings, "segment,embed", selection=ours)
+    assert report.target_index == version.name and report.failed == 0, report.failures
+    assert report.activated, report.index_note
+    new_rows = lance_rows(batch_settings, version.segments_table)
+    episodes = {r["episode_id"] for r in old_rows}
+    assert {r["episode_id"] for r in new_rows} == episodes
+    assert {r["segmenter_model"] for r in new_rows} == {segmenter}
+    assert len(lance_rows(batch_settings, version.summaries_table)) == len(episodes)
+    # The old version is untouched (a rollback is one switch); readers follow the new one.
+    assert len(lance_rows(batch_settings, live.segments_table)) == len(old_rows)
+    assert active_index(database_url) == version
+    hits = asyncio.run(search_engine(batch_settings, FixedIndex(version)).search_segments(
+        "a sister's advice", mode=SearchMode.HYBRID))  # fmt: skip
+    assert hits and all(h.segment_id in {r["id"] for r in new_rows} for h in hits)
+    # The episodes' rows describe their live passages once readers switched.
+    counts = Counter(r["episode_id"] for r in new_rows)
+    described = rows(database_url, "SELECT id::text AS id, segment_count, segmenter_model "
+                     "FROM episodes WHERE id = ANY(%s::uuid[])", sorted(counts))  # fmt: skip
+    assert {r["id"]: (r["segment_count"], r["segmenter_model"]) for r in described} == {
+        e: (n, segmenter) for e, n in counts.items()
+    }
+    # Cutting again with the same segmenter is the live version's business: nothing to do.
+    assert run(batch_settings, "segment,embed", selection=ours).done == 0
+    cli(batch_settings, "tmm", "index", "activate", live.name)
+    assert active_index(database_url) == live
 
 
 def report_model(new_rows: dict[str, dict[str, Any]]) -> str:

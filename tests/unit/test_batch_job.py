@@ -16,7 +16,7 @@ from pipelines.cli import app
 from pipelines.plan import ALL_STAGES, Plan, PlanError, Stage, TargetModels, parse_stages
 from pipelines.rows import Item, from_table, segments_from_json, segments_to_json, to_table
 from serve_apps import strict_yaml
-from tellmemore.index import index_for
+from tellmemore.index import index_for, resegmented
 from tellmemore.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -81,11 +81,13 @@ def _plan(stages: str, target: EmbedderSettings) -> Plan:
     return Plan(parse_stages(stages), models, index_for(EmbedderSettings()), index_for(target))
 
 
-def test_a_new_embedding_space_is_built_by_reembedding_only() -> None:
+def test_a_new_index_is_built_by_reembedding_or_recutting_only() -> None:
     other = EmbedderSettings(passage_prefix="passage: ")
     _plan("embed", other).check()
-    with pytest.raises(PlanError, match="--stages embed"):
-        _plan("all", other).check()
+    _plan("segment,embed", other).check()  # new passages from the stored transcripts
+    for stages in ("all", "summarize,embed", "transcribe"):
+        with pytest.raises(PlanError, match="--stages segment,embed"):
+            _plan(stages, other).check()
     same = _plan("all", EmbedderSettings())
     same.check()
     assert not same.new_index and _plan("embed", other).new_index
@@ -93,6 +95,17 @@ def test_a_new_embedding_space_is_built_by_reembedding_only() -> None:
     assert (
         same.key == _plan("all", EmbedderSettings()).key != _plan("embed", EmbedderSettings()).key
     )
+
+
+def test_a_recut_version_of_an_index_is_named_by_its_segmenter() -> None:
+    live = index_for(EmbedderSettings())
+    version = resegmented(live, "segmenter:topic-tiling@2")
+    assert version.name.startswith("default_s") and version.embedder == live.embedder
+    assert version.segments_table == f"segments__{version.name}"
+    # Re-cutting a version names the next one from the base, never stacking suffixes.
+    assert resegmented(version, "segmenter:topic-tiling@2") == version
+    again = resegmented(version, "segmenter:topic-tiling@3")
+    assert again.name.count("_s") == 1 and again.name != version.name
 
 
 def test_rows_round_trip_through_arrow() -> None:
