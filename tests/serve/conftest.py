@@ -14,7 +14,8 @@ import pytest
 
 from models import audio
 from tests.support.audio_files import encode, librivox
-from tests.support.stack import Online, free_port
+from tests.support.fake_cluster import free_port
+from tests.support.stack import Online
 
 __all__ = ["Online", "free_port", "rss", "wait_for"]
 

@@ -158,7 +158,9 @@ async def test_an_online_episode_stored_during_a_switch_over_lands_in_the_new_in
         )  # fmt: skip
         outcome = await processor.process(episode_id)
 
-    assert models.spaces == ["", "passage: "]  # embedded for OLD, then again for NEW
+    # Embedded for OLD (its sentences are the segmenter's: the same space), then again for NEW:
+    # its passages and summary, then its sentences (another prefix: none can be reused).
+    assert models.spaces == ["", "passage: ", "passage: "]
     written = passages(settings, NEW, episode_id)
     assert len(written) == outcome.segment_count >= 1
     new_model = (await real_models.embed(["x"], NEW.embedder)).model.id

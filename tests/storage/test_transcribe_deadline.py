@@ -234,7 +234,9 @@ async def test_no_transcriber_capacity_fails_each_attempt_then_dead_letters(
 
     # The episode behind it is processed meanwhile, while the stuck one still has attempts.
     # (summarized by the real LLM on this machine's CPU: it may take a while)
-    done = await until(database_url, behind, lambda s: s["status"] == "done", timeout_s=300)
+    # (the worker finishes the job right after the episode's row is committed)
+    done = await until(database_url, behind, lambda s: s["status"] == "done"
+                       and s["state"] != "running", timeout_s=300)  # fmt: skip
     assert done["state"] == "done"
     (made,) = rows(database_url, "SELECT transcript_source, llm_model, embedding_model, summary"
                    " FROM episodes WHERE id = %s", behind)  # fmt: skip

@@ -47,10 +47,20 @@ CLUSTER_ENV = {
 }
 
 
+# Ports Ray's components take by default whatever else is asked (the dashboard agent's HTTP
+# port, the client server, the dashboard, the GCS, Serve's HTTP and gRPC): a free port the
+# kernel hands out can be one of them (52365 is in its ephemeral range), and `ray start` then
+# refuses to start ("is trying to use a port number 52365 that is used by other components").
+_RAY_DEFAULT_PORTS = frozenset({52365, 52366, 10001, 8265, 6379, 8000, 9000})
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _RAY_DEFAULT_PORTS:
+            return port
 
 
 @dataclass(frozen=True)

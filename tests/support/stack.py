@@ -10,7 +10,6 @@ seconds; the demo podcast's files are served (the web tier processes the demo ca
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,15 +32,10 @@ from tellmemore.settings import (
     Settings,
     secret_environment,
 )
+from tests.support.fake_cluster import free_port
 from tests.support.secrets import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
