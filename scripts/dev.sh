@@ -93,31 +93,6 @@ prometheus_tools() {
   rm -rf "$tmp"
 }
 
-# The whole suite in two phases. First the cluster tier (multi-node Ray clusters that mostly wait:
-# nodes starting, autoscaler periods, idle timeouts) and the 20-minute episode in one pytest
-# process, beside the tiers that start no Ray cluster in another; then the tiers with Ray
-# clusters of their own (pipeline, serve, web) alone, so no two Ray clusters share the machine.
-# Each process has its own pytest cache; the one beside prints its report when its phase is
-# done. Fails if any does (pytest's exit code 5, no tests, included). A new test folder runs in
-# the first phase: one that starts a Ray cluster belongs in ALONE.
-BESIDE=(tests/cluster tests/storage/test_long_episode.py)
-ALONE=(tests/pipeline tests/serve tests/web)
-whole_suite() {
-  local log=.local/test-beside.log beside rc=0 beside_rc=0 alone_rc=0 ignore=() path
-  for path in "${BESIDE[@]}" "${ALONE[@]}"; do ignore+=("--ignore=$path"); done
-  echo "phase 1: ${BESIDE[*]} beside the tiers without a Ray cluster (live in $log)"
-  pytest -o cache_dir=.pytest_cache/beside "${BESIDE[@]}" > "$log" 2>&1 &
-  beside=$!
-  pytest "${ignore[@]}" || rc=$?
-  wait "$beside" || beside_rc=$?
-  echo "==== phase 1, beside: ${BESIDE[*]} ===="
-  cat "$log"
-  echo "==== phase 2, alone: ${ALONE[*]} ===="
-  pytest -o cache_dir=.pytest_cache/alone "${ALONE[@]}" || alone_rc=$?
-  echo "exit codes: phase 1 $rc and $beside_rc (beside), phase 2 $alone_rc"
-  ((rc == 0 && beside_rc == 0 && alone_rc == 0))
-}
-
 cmd=${1:-}
 shift || true
 case $cmd in
@@ -151,11 +126,7 @@ case $cmd in
     # Stop the servers this run started (and only those) however the tests end.
     cp .local/started.txt .local/started-by-test.txt
     trap '"$VENV/bin/tmm" local down --only .local/started-by-test.txt' EXIT
-    if (($#)); then
-      pytest "$@"
-    else
-      whole_suite
-    fi
+    pytest "$@"
     ;;
   *)
     echo "usage: $0 {setup|run|test [pytest args]}" >&2
