@@ -243,8 +243,7 @@ class FakeCluster:
 
     def kill_node(self, node_id: str) -> set[int]:
         """SIGKILL one worker node's processes (raylet, agents, workers), as a spot reclaim or
-        a crash would; returns their PIDs. The fake provider starts each node with its id in
-        ``RAY_OVERRIDE_NODE_ID_FOR_TESTING``, which every process of that node inherits."""
+        a crash would; returns their PIDs."""
         pids = self.node_pids(node_id)
         if not pids:
             raise AssertionError(f"no processes found for node {node_id}")
@@ -253,16 +252,51 @@ class FakeCluster:
         return pids
 
     def node_pids(self, node_id: str) -> set[int]:
-        marker = f"RAY_OVERRIDE_NODE_ID_FOR_TESTING={node_id}".encode()
-        found = set()
+        return {pid for pid, node in self.nodes_by_pid().items() if node == node_id}
+
+    def nodes_by_pid(self) -> dict[int, str]:
+        """pid -> the id of the node the process belongs to ("" for a worker node's helper
+        whose node cannot be told, see below).
+
+        The fake provider starts each node's raylet with the node's id in
+        ``RAY_OVERRIDE_NODE_ID_FOR_TESTING``. A process's own ``/proc/PID/environ`` cannot be
+        trusted for it: Ray's agents and workers set their process title, which on Linux may
+        overwrite the memory that file reads, so a worker node's agent can show no id at all
+        (taken for a head process, it was killed with the head and its raylet exited). The
+        node is therefore the nearest id up the process tree: agents and workers are the
+        raylet's descendants. Processes with no id above them are the head's (its GCS,
+        dashboard, autoscaler, all started by ``ray start --head``), except the per-node
+        helpers the provider starts from the autoscaler for a worker node (its log monitor),
+        which belong to no process of the head pod."""
+        marker = b"RAY_OVERRIDE_NODE_ID_FOR_TESTING="
+        known: dict[int, tuple[int, str | None, bool]] = {}  # pid -> (parent, id, autoscaler?)
         for pid in self.pids():
             try:
                 environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
             except OSError:
                 continue
-            if marker in environ:
-                found.add(pid)
-        return found
+            ids = [e[len(marker) :].decode() for e in environ if e.startswith(marker)]
+            known[pid] = (
+                parent,
+                ids[0] if ids else None,
+                b"autoscaler/_private/monitor.py" in cmdline,
+            )
+        nodes = {}
+        for pid in known:
+            node, current = self.head_node_id, pid
+            while current in known:
+                parent, own, autoscaler = known[current]
+                if own is not None:
+                    node = own
+                    break
+                if autoscaler and current != pid:
+                    node = ""
+                    break
+                current = parent
+            nodes[pid] = node
+        return nodes
 
     def kill_gcs(self) -> GcsProcess:
         """SIGKILL the head's GCS server (the cluster's control plane) and return what it takes
@@ -285,20 +319,8 @@ class FakeCluster:
         raise AssertionError("no gcs_server process in this cluster")
 
     def head_pids(self) -> set[int]:
-        """The head node's processes. ``ray start --head`` with the fake provider gives the head
-        the provider's fixed head id (``FAKE_HEAD_NODE_ID``) in the same variable the provider
-        sets for its nodes; processes started before that (and their children) carry none."""
-        marker = b"RAY_OVERRIDE_NODE_ID_FOR_TESTING="
-        own = marker + self.head_node_id.encode()
-        head = set()
-        for pid in self.pids():
-            try:
-                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if own in environ or not any(e.startswith(marker) for e in environ):
-                head.add(pid)
-        return head
+        """The head node's processes (see :meth:`nodes_by_pid`)."""
+        return self.node_pids(self.head_node_id)
 
     def kill_head(self) -> set[int]:
         """SIGKILL every process of the head node, as losing the head pod would: the GCS, the

@@ -132,10 +132,12 @@ def serve_deploy(cluster: FakeCluster, config: dict[str, Any], folder: Path) -> 
     """``serve deploy`` of ``config`` through the head's dashboard (what KubeRay does too)."""
     path = folder / "deployed.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    subprocess.run(
+    done = subprocess.run(
         [str(SERVE), "deploy", str(path), "--address", cluster.dashboard_url],
-        env=cluster.process_env(), check=True, capture_output=True, timeout=120,
+        env=cluster.process_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+    if done.returncode != 0:
+        raise AssertionError(f"serve deploy failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
 
 
 def serve_status(cluster: FakeCluster) -> dict[str, Any]:
