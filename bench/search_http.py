@@ -56,9 +56,23 @@ writes left them (the 15-minute maintenance had not run yet, as right after ``ma
     serialise                  0.4     0.5 /  0.5
 
 30 identical cold hybrid queries at once, after: one computation, all answered in 2.1 s.
-The 60 / 120 ms target was not reached under this load; the same stages on an idle machine
-are several times shorter (a compacted 246-passage vector query: 25 ms at load 15, 6 ms on a
-local disk), so rerun this where the machine is quiet.
+The same on an otherwise idle machine (load average 1.9-2.1: Ray's own processes), rounds 1 / 2,
+before and after queries ran on ONNX Runtime (``models/onnx_queries.py``) and full-text ran
+while the query was embedded; ms, p50 / p95:
+
+    mode       sentence vectors, compaction     + ONNX queries, full-text beside
+    fulltext   37 / 47, 31 / 39                 38 / 46, 30 / 35
+    semantic   69 / 86, 73 / 90                 49 / 59, 57 / 73
+    hybrid     77 / 90, 79 / 96                 55 / 65, 69 / 86
+
+    stage p50, hybrid round 1   before   after
+    ingress                        9.0     8.7
+    embed                         28.0    17.8
+      embed_model                 20.0     9.2
+    retrieve                      26.0    16.4   (full-text mostly done by then)
+    highlight                      5.8     4.3
+
+50 identical cold hybrid queries at once: all answered in 0.6 s.
 """
 
 from __future__ import annotations

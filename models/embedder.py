@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from models.artifacts import ModelArtifacts, local_model
 from models.errors import ModelError
+from models.onnx_queries import onnx_queries
 from models.registry import embedder_path, model_ref
 from models.settings import EmbedderSettings
 from models.types import Embeddings, ModelRef
@@ -42,9 +43,19 @@ class Embedder:
             raise ModelError("The embedding model does not say its dimension.")
         self.dimension: int = int(dimension)
         self.model: ModelRef = model_ref("embedding", settings.model, path)
+        self._queries = (
+            onnx_queries(self._model, path, settings.device)
+            if settings.query_runtime == "onnx"
+            else None
+        )
+        # What queries really run on: "onnx" can fall back to PyTorch (models/onnx_queries.py).
+        self.query_runtime = "torch" if self._queries is None else "onnx"
 
     def embed_queries(self, texts: Sequence[str]) -> Embeddings:
-        return self._encode([self._settings.query_prefix + t for t in texts])
+        texts = [self._settings.query_prefix + t for t in texts]
+        if self._queries is None or not texts:
+            return self._encode(texts)
+        return Embeddings(self._queries.encode(texts), self.dimension, self.model)
 
     def embed_passages(self, texts: Sequence[str]) -> Embeddings:
         return self._encode([self._settings.passage_prefix + t for t in texts])

@@ -12,7 +12,6 @@ synchronous: its calls run in worker threads so an async server's loop never wai
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -117,20 +116,22 @@ class SearchEngine:
         view = await self._view()
         query_vector: Vectors | None = None
         semantic = fulltext = Ranked([], {})
-        if mode is not SearchMode.FULLTEXT:
-            query_vector = await self._embed_query(view, text)
-        with timing.stage("retrieve"):
-            # The vector side brings its hits' sentence vectors: highlighting reads no more.
-            vector = functools.partial(self._vector_segments, sentences=with_highlights)
-            if mode is SearchMode.HYBRID:
-                semantic, fulltext = await asyncio.gather(
-                    asyncio.to_thread(vector, view, query_vector, where, pool),
-                    asyncio.to_thread(self._fulltext_segments, view, text, where, pool),
-                )
-            elif mode is SearchMode.SEMANTIC:
-                semantic = await asyncio.to_thread(vector, view, query_vector, where, pool)
-            else:
-                fulltext = await asyncio.to_thread(self._fulltext_segments, view, text, where, pool)
+        # Full-text needs no vector: it runs while the embedder deployment embeds the query.
+        words = None if mode is SearchMode.SEMANTIC else asyncio.ensure_future(
+            asyncio.to_thread(self._fulltext_segments, view, text, where, pool))  # fmt: skip
+        try:
+            if mode is not SearchMode.FULLTEXT:
+                query_vector = await self._embed_query(view, text)
+            with timing.stage("retrieve"):
+                if mode is not SearchMode.FULLTEXT:  # with sentence vectors, for highlighting
+                    semantic = await asyncio.to_thread(
+                        self._vector_segments, view, query_vector, where, pool,
+                        sentences=with_highlights,
+                    )  # fmt: skip
+                fulltext = await words if words is not None else fulltext
+        finally:
+            if words is not None and not words.done():
+                words.cancel()  # the embedding failed: its answer is not wanted
         with timing.stage("fusion"):
             hits = self._fuse_segments(semantic, fulltext, size, query_vector)
         if with_highlights and hits:

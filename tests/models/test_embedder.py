@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from models.embedder import Embedder
+from models.errors import ModelError
+from models.onnx_queries import onnx_queries
+from models.settings import EmbedderSettings
 
 PASSAGES = [
     "The patent fight over CRISPR gene editing pits the Broad Institute against Berkeley.",
@@ -43,3 +49,37 @@ def test_batching_does_not_change_results(embedder: Embedder) -> None:
     one_by_one = np.vstack([embedder.embed_passages([p]).vectors for p in PASSAGES])
     batched = embedder.embed_passages(PASSAGES).vectors
     assert np.allclose(one_by_one, batched, atol=1e-5)
+
+
+def test_queries_run_on_onnx_with_the_models_own_vectors(embedder: Embedder) -> None:
+    """On a CPU, queries go through the ONNX export (models/onnx_queries.py): the vectors are
+    PyTorch's, for short, long (truncated) and batched queries alike."""
+    assert embedder.query_runtime == "onnx"
+    torch_only = Embedder(EmbedderSettings(query_runtime="torch"))
+    assert torch_only.query_runtime == "torch"
+    texts = [*QUERIES, "x", "a long question " * 400, "émigré jazz in Paris, 1950?"]
+    onnx_vectors = embedder.embed_queries(texts).vectors
+    assert onnx_vectors.dtype == np.float32 and onnx_vectors.shape == (len(texts), 384)
+    assert np.allclose(onnx_vectors, torch_only.embed_queries(texts).vectors, atol=1e-5)
+    one_by_one = np.vstack([embedder.embed_queries([t]).vectors for t in texts])
+    assert np.allclose(one_by_one, onnx_vectors, atol=1e-5)
+
+
+def test_a_model_onnx_cannot_reproduce_keeps_pytorch(embedder: Embedder) -> None:
+    """CLS pooling is not what the export computes: such a model's queries stay on PyTorch."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    transformer = embedder._model[0]
+    cls_model = SentenceTransformer(modules=[transformer, Pooling(384, "cls")], device="cpu")
+    assert onnx_queries(cls_model, "/nonexistent", "cpu") is None
+    assert onnx_queries(embedder._model, "/nonexistent", "cuda") is None
+
+
+def test_a_broken_export_is_refused_with_a_clear_error(embedder: Embedder, tmp_path: Path) -> None:
+    """A damaged export is never used: loading stops with what to do about it."""
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "tmm-queries.onnx").write_bytes(b"not an onnx graph")
+    with pytest.raises(ModelError, match="delete it to export it again") as caught:
+        onnx_queries(embedder._model, str(tmp_path), "cpu")
+    assert caught.value.code == "model_unavailable"
