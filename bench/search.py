@@ -3,6 +3,8 @@
     .venv/bin/python -m bench.search                          # everything (~5-10 min, 2 cores)
     .venv/bin/python -m bench.search --skip-synthetic         # quality and demo latency only
     .venv/bin/python -m bench.search --synthetic-rows 20000 --queries 20 --rounds 3
+    .venv/bin/python -m bench.search --synthetic-rows 1000000 --queries 12 --rounds 3 \
+        --sweep 20:5,40:10,80:10                        # 1M passages, IVF-PQ settings
 
 The labelled corpus (``tellmemore/research/search_eval/``) is embedded with the real model into
 a LanceDB
@@ -91,6 +93,10 @@ def main() -> None:
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--noise", type=float, default=0.15, help="synthetic vector noise norm")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--sweep", type=_pairs, default=[], metavar="NPROBES:REFINE,...",
+        help="after the index is built, semantic latency and overlap with exact per setting",
+    )  # fmt: skip
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tmm-bench-search-") as tmp:
@@ -353,6 +359,25 @@ async def _synthetic(
         returned = mean(len(indexed[name][q]) for q in queries)
         print(f"  {name:<22} {overlap:6.2f}  {returned:5.1f} (exact: "
               f"{mean(len(exact[name][q]) for q in queries):.1f})")  # fmt: skip
+    if args.sweep:
+        print(f"\n-- (d) IVF-PQ settings, semantic: p50 / p95 ms, overlap with exact top {K}; "
+              f"{_load()}")  # fmt: skip
+    for nprobes, refine in args.sweep:
+        tuned = base.model_copy(update={"nprobes": nprobes, "refine_factor": refine})
+        engine = SearchEngine(db, fixed, tuned)
+        cases = {
+            "semantic": _search(engine, SearchMode.SEMANTIC, highlights=False),
+            "semantic, 1 podcast": _search(engine, SearchMode.SEMANTIC, one_podcast,
+                                           highlights=False),
+        }  # fmt: skip
+        samples = await _measure(cases, queries, args.rounds)
+        parts = []
+        for name, call in cases.items():
+            found = {q: [h.segment_id for h in await call(q)] for q in queries}
+            overlap = mean(_overlap(found[q], exact[name][q]) for q in queries)
+            p50, p95 = np.percentile(samples[name], [50, 95])
+            parts.append(f"{name} {p50:.1f} / {p95:.1f} ms, {overlap:.3f}")
+        print(f"  nprobes {nprobes:>4}, refine {refine:>3}:  " + ";  ".join(parts))
 
 
 class _TimedBuild:
@@ -427,28 +452,29 @@ def _synthetic_rows(
     show = episode // per_podcast
     now = datetime.now(UTC)
     schema = segments_schema(dim)
-    table = pa.table(
-        {
-            "id": [f"{episode_ids[e]}:{i:05d}" for e, i in zip(episode, index, strict=True)],
-            "episode_id": [episode_ids[e] for e in episode],
-            "podcast_id": [podcast_ids[p] for p in show],
-            "index": pa.array(index, pa.int32()),
-            "start_s": pa.array(start_s, pa.float64()),
-            "end_s": pa.array(start_s + length, pa.float64()),
-            "text": row_texts,
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
-            "published_at": pa.array(
-                [published[e] for e in episode], schema.field("published_at").type
-            ),
-            "episode_title": [f"Episode {e % per_podcast + 1}" for e in episode],
-            "podcast_title": [f"Synthetic show {p}" for p in show],
-            "segmenter_model": ["synthetic"] * rows,
-            "transcript_model": ["synthetic"] * rows,
-            "embedding_model": [model_id] * rows,
-            "updated_at": pa.array([now] * rows, schema.field("updated_at").type),
-        },
-        schema=schema,
-    )
+    columns: dict[str, Any] = {
+        "id": [f"{episode_ids[e]}:{i:05d}" for e, i in zip(episode, index, strict=True)],
+        "episode_id": [episode_ids[e] for e in episode],
+        "podcast_id": [podcast_ids[p] for p in show],
+        "index": pa.array(index, pa.int32()),
+        "start_s": pa.array(start_s, pa.float64()),
+        "end_s": pa.array(start_s + length, pa.float64()),
+        "text": row_texts,
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
+        "published_at": pa.array(
+            [published[e] for e in episode], schema.field("published_at").type
+        ),
+        "episode_title": [f"Episode {e % per_podcast + 1}" for e in episode],
+        "podcast_title": [f"Synthetic show {p}" for p in show],
+        "segmenter_model": ["synthetic"] * rows,
+        "transcript_model": ["synthetic"] * rows,
+        "embedding_model": [model_id] * rows,
+        "updated_at": pa.array([now] * rows, schema.field("updated_at").type),
+    }
+    # Columns the synthetic runs never read (stored sentence vectors: highlights are off).
+    for column in schema:
+        columns.setdefault(column.name, pa.nulls(rows, column.type))
+    table = pa.table(columns, schema=schema)
     return table, sorted(set(podcast_ids[p] for p in np.unique(show)))
 
 
@@ -456,6 +482,10 @@ def _unit(matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     unit: npt.NDArray[np.float32] = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
     return unit
+
+
+def _pairs(text: str) -> list[tuple[int, int]]:
+    return [(int(a), int(b)) for a, b in (pair.split(":") for pair in text.split(",") if pair)]
 
 
 def _overlap(found: Sequence[str], truth: Sequence[str]) -> float:
