@@ -7,7 +7,7 @@ project's 2-core machines (``bench/search_http.py``), while batches of passages 
 time in both. So only queries go this way; passages stay on PyTorch.
 
 The graph is exported from the loaded PyTorch model itself (no second download), once per
-model folder, next to the weights under ``onnx/``; a replica that finds it reuses it. It is
+model, in the user's cache (``~/.cache/tellmemore/onnx/``); a replica that finds it reuses it. It is
 used only where it reproduces the model exactly: a transformer followed by mean pooling (and
 normalisation), checked on a probe text at load. Anything else (CLS pooling, extra dense
 layers, a GPU, no ``onnx`` package to export with) keeps PyTorch, and says why.
@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.errors import ModelError
+from models.registry import folder_digest
 
 log = logging.getLogger(__name__)
 
@@ -103,26 +104,23 @@ def onnx_queries(model: Any, folder: str, device: str) -> OnnxQueries | None:
 
 
 def _exported(model: Any, folder: str) -> Path | None:
-    """The export's path: beside the weights, or in the user's cache where that folder is
-    read-only (an installed package in an image); exported there first if missing."""
-    digest = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:16]
+    """The export's path in the user's cache, exported there first if missing. Never inside
+    the model's folder: its files are the model's id (``folder_digest``), which records what
+    made every stored vector; the cache entry is keyed by that id, so new weights export anew."""
+    key = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:12]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    places = [Path(folder) / "onnx", cache / "tellmemore" / "onnx" / digest]
-    for place in places:
-        if (place / _FILE).exists():
-            return place / _FILE
-    failures = []
-    for place in places:
-        try:
-            _export(model, place / _FILE)
-            return place / _FILE
-        except ImportError as exc:  # no onnx package to export with
-            log.info("queries embedded with PyTorch: %s", exc)
-            return None
-        except (OSError, RuntimeError) as exc:  # a read-only folder, an export torch refused
-            failures.append(f"{place}: {exc}")
-    log.info("queries embedded with PyTorch: no ONNX export (%s)", "; ".join(failures))
-    return None
+    path = cache / "tellmemore" / "onnx" / f"{key}-{folder_digest(folder)}" / _FILE
+    if path.exists():
+        return path
+    try:
+        _export(model, path)
+    except ImportError as exc:  # no onnx package to export with
+        log.info("queries embedded with PyTorch: %s", exc)
+        return None
+    except (OSError, RuntimeError) as exc:  # no writable cache, an export torch refused
+        log.info("queries embedded with PyTorch: no ONNX export (%s)", exc)
+        return None
+    return path
 
 
 def _unsupported(model: Any, device: str) -> str | None:

@@ -10,6 +10,7 @@ import pytest
 from models.embedder import Embedder
 from models.errors import ModelError
 from models.onnx_queries import onnx_queries
+from models.registry import embedder_path, folder_digest
 from models.settings import EmbedderSettings
 
 PASSAGES = [
@@ -76,10 +77,18 @@ def test_a_model_onnx_cannot_reproduce_keeps_pytorch(embedder: Embedder) -> None
     assert onnx_queries(embedder._model, "/nonexistent", "cuda") is None
 
 
-def test_a_broken_export_is_refused_with_a_clear_error(embedder: Embedder, tmp_path: Path) -> None:
-    """A damaged export is never used: loading stops with what to do about it."""
-    (tmp_path / "onnx").mkdir()
-    (tmp_path / "onnx" / "tmm-queries.onnx").write_bytes(b"not an onnx graph")
+def test_a_broken_export_is_refused_with_a_clear_error(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A damaged export is never used: loading stops with what to do about it. The export
+    lives in the cache, never in the model's folder, whose files are the model's id."""
+    folder = embedder_path("all-MiniLM-L6-v2")
+    before = folder_digest(folder)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert onnx_queries(embedder._model, folder, "cpu") is not None
+    (export,) = (tmp_path / "tellmemore" / "onnx").glob("*/tmm-queries.onnx")
+    assert folder_digest(folder) == before
+    export.write_bytes(b"not an onnx graph")
     with pytest.raises(ModelError, match="delete it to export it again") as caught:
-        onnx_queries(embedder._model, str(tmp_path), "cpu")
+        onnx_queries(embedder._model, folder, "cpu")
     assert caught.value.code == "model_unavailable"
