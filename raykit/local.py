@@ -7,6 +7,7 @@ Ray's processes read when they start.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,9 +29,23 @@ class LocalCluster:
     llm_url: str
 
 
+LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
 def set_ray_env() -> None:
+    """RAY_ENV for this process and every Ray process it starts.
+
+    Ray reads ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` once, when it is first imported; switched
+    on (Linux's default), a ``127.0.0.1`` node address is replaced by the machine's own, and the
+    GCS, raylet and agents listen on every interface: an unauthenticated cluster open to the
+    network. LanceDB, vLLM and our Serve modules import Ray long before a cluster starts, so
+    the copy that Ray already read is set from the environment here as well."""
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:
+        switch = os.environ[LOOPBACK_SWITCH]
+        constants.ENABLE_RAY_CLUSTER = switch.lower() == "true" or switch == "1"  # type: ignore[attr-defined]
 
 
 def start_ray(

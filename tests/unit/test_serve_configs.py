@@ -251,23 +251,13 @@ def ray_cluster() -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("RAY_USAGE_STATS_ENABLED", "0")
-        env.setenv("RAY_AUTH_MODE", "disabled")
-        env.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        ray.init(
-            address="local",
-            num_cpus=2,
-            include_dashboard=False,
-            object_store_memory=128 << 20,
-            _node_ip_address="127.0.0.1",
-            configure_logging=False,
-            log_to_driver=False,
-        )
-        try:
-            yield
-        finally:
-            ray.shutdown()
+    from raykit.local import start_ray
+
+    start_ray(num_cpus=2, object_store_mb=128)  # on loopback, as every local cluster
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 @pytest.fixture
