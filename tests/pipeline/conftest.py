@@ -8,7 +8,7 @@ clips, MP3), one enclosure that answers 404 and one that is not audio at all.
 from __future__ import annotations
 
 import asyncio
-import socket
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +33,7 @@ from tellmemore.settings import (
 )
 from tellmemore.wiring import open_services
 from tests.support.audio_files import encode, librivox
+from tests.support.fake_cluster import free_port
 from tests.support.http_server import LoopbackHTTPServer
 from tests.support.secrets import TEST_SECRET
 
@@ -56,22 +57,46 @@ class RayCluster:
 @pytest.fixture(scope="module")
 def ray_cluster(s3_settings: S3Settings) -> Iterator[RayCluster]:
     """A private Ray cluster for this module, with its Ray Job server on loopback; its
-    processes get the object store's keys from their environment, as pods get theirs."""
+    processes get the object store's keys from their environment, as pods get theirs.
+
+    Started with Ray's own ``ray.cluster_utils`` harness rather than ``ray.init``, because that
+    lets every port be one of its own: ``ray.init`` always puts the dashboard agent (which Ray
+    Jobs go through) on 52365, and another lane's local cluster may hold that port."""
     import ray
+    from ray.cluster_utils import Cluster
 
-    from raykit.local import metrics_url, start_ray
+    from raykit.local import metrics_url, set_ray_env
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    start_ray(num_cpus=8, dashboard_port=port,
-              environment=secret_environment(Settings(s3=s3_settings)))  # fmt: skip
+    set_ray_env()
+    port, agent_port = free_port(), free_port()
+    environment = secret_environment(Settings(s3=s3_settings))
+    saved = {key: os.environ.get(key) for key in environment}
+    os.environ.update(environment)  # Ray's processes keep the environment they start with
     try:
-        yield RayCluster(
-            str(ray.get_runtime_context().gcs_address), f"http://127.0.0.1:{port}", metrics_url()
+        cluster = Cluster(
+            initialize_head=True,
+            head_node_args={
+                "num_cpus": 8,
+                "object_store_memory": 512 * 2**20,
+                "node_ip_address": "127.0.0.1",
+                "include_dashboard": True,
+                "dashboard_host": "127.0.0.1",
+                "dashboard_port": port,
+                "dashboard_agent_listen_port": agent_port,
+            },
         )
     finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    try:
+        ray.init(address=cluster.address, configure_logging=False, log_to_driver=False)
+        yield RayCluster(cluster.address, f"http://127.0.0.1:{port}", metrics_url())
+    finally:
         ray.shutdown()
+        cluster.shutdown()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="module", autouse=True)

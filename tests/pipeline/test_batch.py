@@ -252,6 +252,7 @@ def test_a_run_killed_part_way_resumes_with_one_copy_of_everything(
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
     first_run: RunReport,
+    ray_cluster: RayCluster,
     batch_settings: Settings,
     third_backlog: Backlog,
     database_url: str,
@@ -276,7 +277,14 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
     killed = None
     while killed is None and driver.is_alive():
         assert time.monotonic() < deadline, "the Whisper actor never started"
-        for actor in list_actors(filters=[("state", "=", "ALIVE")], raise_on_missing_output=False):
+        # This module's cluster by its address: without one, the state API takes the newest
+        # cluster on the machine, which may be another test lane's.
+        alive = list_actors(
+            address=ray_cluster.address,
+            filters=[("state", "=", "ALIVE")],
+            raise_on_missing_output=False,
+        )
+        for actor in alive:
             if (
                 "Transcribe" in actor.class_name
                 and actor.pid

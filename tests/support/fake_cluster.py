@@ -82,6 +82,11 @@ class FakeCluster:
     idle_timeout_s: float = 15.0
     gcs_port: int = field(default_factory=free_port)
     dashboard_port: int = field(default_factory=free_port)
+    # The head's dashboard agent (Ray Jobs go through it) and Ray Client server take 52365 and
+    # 10001 unless told otherwise: ports of their own, so a local Ray cluster beside this one
+    # (another test lane's) keeps its own.
+    agent_port: int = field(default_factory=free_port)
+    client_port: int = field(default_factory=free_port)
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="tmmc-")))
     # Removed on stop unless TMM_KEEP_CLUSTER_FILES=1 (to read the logs afterwards).
     keep_files: bool = field(
@@ -164,6 +169,8 @@ class FakeCluster:
             f"--autoscaling-config={config}", f"--temp-dir={self.temp_dir / 'ray'}",
             "--include-dashboard=true", "--dashboard-host=127.0.0.1",
             f"--dashboard-port={self.dashboard_port}", "--disable-usage-stats",
+            f"--dashboard-agent-listen-port={self.agent_port}",
+            f"--ray-client-server-port={self.client_port}",
         ]  # fmt: skip
         done = subprocess.run(
             command, env=self.process_env(), capture_output=True, text=True, timeout=timeout_s
