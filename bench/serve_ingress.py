@@ -429,7 +429,7 @@ class Server:
     def cpu_s(self) -> float:
         """CPU seconds used so far by the server's process tree (for Serve: driver, GCS,
         raylet, controller, proxy or HAProxy, replicas)."""
-        import psutil  # type: ignore[import-untyped]
+        import psutil
 
         root = psutil.Process(self.process.pid)
         total = 0.0
