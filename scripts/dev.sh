@@ -93,35 +93,6 @@ prometheus_tools() {
   rm -rf "$tmp"
 }
 
-# The whole suite as two pytest processes side by side, each with its own database, Redis prefix,
-# S3 bucket and Ray clusters (every port of its own): the lane below, the tiers that mostly wait
-# on Ray (the multi-node cluster tier's nodes, autoscaler periods and idle timeouts, and the batch
-# pipeline's clusters), beside the other tiers. The lane's report is printed when the other's is
-# done (live in $LANE_LOG); either failing, pytest's exit code 5 (no tests) included, fails the run.
-LANE=(tests/cluster tests/pipeline)
-LANE_LOG=.local/test-lane.log
-LANE_PID=
-whole_suite() {
-  local rc=0 lane_rc=0 ignore=() path
-  for path in "${LANE[@]}"; do ignore+=("--ignore=$path"); done
-  echo "running ${LANE[*]} beside the rest (live in $LANE_LOG)"
-  # A background job starts with SIGINT ignored; pytest gets Python's KeyboardInterrupt back.
-  python -c 'import signal, sys, pytest
-signal.signal(signal.SIGINT, signal.default_int_handler)
-sys.exit(pytest.main(sys.argv[1:]))' -o cache_dir=.pytest_cache/lane "${LANE[@]}" > "$LANE_LOG" 2>&1 &
-  LANE_PID=$!
-  # Interrupted, the lane stops too (SIGINT: its fixtures stop what they started).
-  trap '[[ -n $LANE_PID ]] && kill -INT "$LANE_PID" 2>/dev/null
-        "$VENV/bin/tmm" local down --only .local/started-by-test.txt' EXIT
-  pytest "${ignore[@]}" || rc=$?
-  echo "==== ${LANE[*]} ===="
-  tail -n +1 --pid="$LANE_PID" -f "$LANE_LOG"
-  wait "$LANE_PID" || lane_rc=$?
-  LANE_PID=
-  echo "exit codes: $rc (the rest), $lane_rc (${LANE[*]})"
-  ((rc == 0 && lane_rc == 0))
-}
-
 cmd=${1:-}
 shift || true
 case $cmd in
@@ -155,11 +126,7 @@ case $cmd in
     # Stop the servers this run started (and only those) however the tests end.
     cp .local/started.txt .local/started-by-test.txt
     trap '"$VENV/bin/tmm" local down --only .local/started-by-test.txt' EXIT
-    if (($#)); then
-      pytest "$@"
-    else
-      whole_suite
-    fi
+    pytest "$@"
     ;;
   *)
     echo "usage: $0 {setup|run|test [pytest args]}" >&2
