@@ -274,9 +274,10 @@ async def load_catalog(settings: Settings) -> str:
 
 
 @contextmanager
-def own_stack(base: Settings) -> Iterator[str]:
-    """The Serve app on a private Ray cluster over a private catalog; everything it made is
-    removed afterwards (the Ray processes by ``ray.shutdown``: they are this process's own)."""
+def own_stack(base: Settings, *, api_replicas: int | None = None) -> Iterator[str]:
+    """The Serve app on a private Ray cluster over a private catalog, with ``api_replicas``
+    API ingress replicas (``make run``'s count by default); everything it made is removed
+    afterwards (the Ray processes by ``ray.shutdown``: they are this process's own)."""
     import redis
 
     from tellmemore.index import connect, live_tables
@@ -304,12 +305,15 @@ def own_stack(base: Settings) -> Iterator[str]:
 
         from raykit.local import start_ray
         from serve_apps.builder import AppOptions
-        from serve_apps.local import deploy
+        from serve_apps.local import API_REPLICAS, deploy
 
         step = time.perf_counter()
         start_ray(num_cpus=8, environment=secret_environment(settings))
         try:
-            cluster = deploy(settings, AppOptions(), with_llm=False, timeout_s=600)
+            replicas = API_REPLICAS if api_replicas is None else api_replicas
+            ingress = AppOptions().ingress.model_copy(update={"num_replicas": replicas})
+            options = AppOptions(ingress=ingress)
+            cluster = deploy(settings, options, with_llm=False, timeout_s=600)
             print(f"stack up on {cluster.url} in {time.perf_counter() - step:.0f} s")
             yield cluster.url
         finally:

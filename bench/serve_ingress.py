@@ -49,6 +49,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from serve_apps.kuberay import RAY_ENV as KUBERAY_RAY_ENV
+from serve_apps.local import API_REPLICAS
 from tellmemore.settings import (
     ApiSettings,
     DatabaseSettings,
@@ -102,8 +103,11 @@ class Config:
 _HA = {"RAY_SERVE_ENABLE_HA_PROXY": "1"}
 _TO_OFF = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"}
 # TO=1 turns RAY_SERVE_LOG_TO_STDERR off, which pipes a replica's stderr through Serve's logger
-# (a traceback.extract_stack per line): the app's own access log line pays for that.
+# (a traceback.extract_stack per line): the app's own access log line pays for that. RAY_ENV
+# now sets it to 1; _PIPED keeps the TO=1 configurations measured before that as they were
+# (with TO=0 Ray's own default is 1 already).
 _STDERR = {"RAY_SERVE_LOG_TO_STDERR": "1"}
+_PIPED = {"RAY_SERVE_LOG_TO_STDERR": "0"}
 CONFIGS = [
     Config("uvicorn", server="uvicorn"),  # the baseline: what `tmm api serve` runs
     Config("uvicorn-warn", server="uvicorn", log_level="WARNING"),
@@ -112,22 +116,25 @@ CONFIGS = [
     Config("serve-default", env=_TO_OFF),  # Ray's defaults: the Python proxy
     Config("serve-default-everynode", env=_TO_OFF, proxy_location="EveryNode"),
     Config("serve-default-quiet", env=_TO_OFF, log_level="WARNING", serve_access_log=False),
-    Config("serve-to"),  # RAY_ENV as it stands (THROUGHPUT_OPTIMIZED=1): `tmm-serve run`
+    Config("serve-to", env=_PIPED),  # THROUGHPUT_OPTIMIZED=1, `tmm-serve run` before 2026-12
     Config("serve-to-stderr", env=_STDERR),
-    Config("serve-to-2rep", replicas=2),
-    Config("serve-to-replica", target="replica"),
+    Config("serve-to-2rep", env=_PIPED, replicas=2),
+    Config("serve-to-replica", env=_PIPED, target="replica"),
     Config("haproxy-to0", env=_HA | _TO_OFF),
-    Config("haproxy", env=_HA),
-    Config("haproxy-mor5", env=_HA, max_ongoing=5),
-    Config("haproxy-mor1000", env=_HA, max_ongoing=1000),
-    Config("haproxy-2rep", env=_HA, replicas=2),
-    Config("haproxy-nbthread1", env=_HA | {"RAY_SERVE_HAPROXY_NBTHREAD": "1"}),
-    Config("haproxy-no-uvloop", env=_HA | {"RAY_USE_UVLOOP": "0"}),
-    Config("haproxy-noaccess", env=_HA, serve_access_log=False),
+    Config("haproxy", env=_PIPED | _HA),
+    Config("haproxy-mor5", env=_PIPED | _HA, max_ongoing=5),
+    Config("haproxy-mor1000", env=_PIPED | _HA, max_ongoing=1000),
+    Config("haproxy-2rep", env=_PIPED | _HA, replicas=2),
+    Config("haproxy-nbthread1", env=_PIPED | _HA | {"RAY_SERVE_HAPROXY_NBTHREAD": "1"}),
+    Config("haproxy-no-uvloop", env=_PIPED | _HA | {"RAY_USE_UVLOOP": "0"}),
+    Config("haproxy-noaccess", env=_PIPED | _HA, serve_access_log=False),
     Config("haproxy-stderr", env=_HA | _STDERR),
     Config("haproxy-stderr-noaccess", env=_HA | _STDERR, serve_access_log=False),
     Config("haproxy-stderr-2rep", env=_HA | _STDERR, serve_access_log=False, replicas=2),
-    Config("haproxy-quiet", env=_HA, log_level="WARNING", serve_access_log=False),
+    Config("haproxy-quiet", env=_PIPED | _HA, log_level="WARNING", serve_access_log=False),
+    # What `tmm-serve run` runs: RAY_ENV as it stands, Serve's own proxy (HAProxy binds fixed
+    # ports on every interface), Serve's access log off for the API, API_REPLICAS replicas.
+    Config("local", replicas=API_REPLICAS, serve_access_log=False),
     # What the production cluster runs (bench/cluster.py reports it): every Ray container's
     # switches from serve_apps/kuberay.py, the API's minimum of two replicas, a proxy per node
     # and Serve's access log off for the API (cluster/serve/production.yaml).

@@ -21,8 +21,10 @@ users start one by one. What a listener of the web app does, by share of request
 Requests go over a pool of keep-alive connections (one per user, as browsers keep theirs)
 with aiohttp, which costs the load generator less CPU than httpx (it shares the 2 cores with
 the server). Reports requests/s, p50/p95/p99 per kind and overall, and every error by class
-(HTTP status, timeout, connection error), with the load average; asserts nothing. A request
-counts from when it is sent; one that took longer than ``--timeout`` is a timeout.
+(HTTP status, timeout, connection error), with the load average, and the processes the measured
+window kept busiest (the first at 100 % of a core is where the stack saturates); asserts
+nothing. A request counts from when it is sent; one that took longer than ``--timeout`` is a
+timeout. ``--api-replicas`` sets the own stack's API replicas (``make run``'s by default).
 """
 
 from __future__ import annotations
@@ -138,9 +140,36 @@ async def run(url: str, args: argparse.Namespace) -> None:
             await asyncio.sleep(args.ramp_s / args.users)
         await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
         start_load = load()
+        before = cpu_seconds()
         await asyncio.gather(*tasks)
         results.started, results.ended = measure_from, until
         report(results, args, start_load)
+        busiest(before, cpu_seconds(), until - measure_from)
+
+
+def cpu_seconds() -> dict[tuple[int, str], float]:
+    """CPU seconds so far of every process on this machine, by (pid, title): Ray workers
+    carry their role in the title (``ray::ServeReplica:tellmemore:Api``)."""
+    import psutil
+
+    seen: dict[tuple[int, str], float] = {}
+    for proc in psutil.process_iter(["pid", "cmdline", "cpu_times"]):
+        times, cmdline = proc.info["cpu_times"], proc.info["cmdline"]
+        if times is not None and cmdline:
+            title = " ".join(cmdline)[:70]
+            seen[(proc.info["pid"], title)] = times.user + times.system
+    return seen
+
+
+def busiest(
+    before: dict[tuple[int, str], float], after: dict[tuple[int, str], float], seconds: float
+) -> None:
+    """Which processes the measured window kept busy, as a share of one core: the first to
+    reach 100 % is where the stack saturates."""
+    used = {key: after[key] - before.get(key, 0.0) for key in after}
+    print(f"  busiest processes over the measured {seconds:.0f} s (100 % = one core):")
+    for (pid, title), cpu in sorted(used.items(), key=lambda kv: -kv[1])[:8]:
+        print(f"    {100 * cpu / seconds:5.0f} %  {pid:>7}  {title}")
 
 
 def report(results: Results, args: argparse.Namespace, start_load: str) -> None:
@@ -167,13 +196,14 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0, help="measured time")
     parser.add_argument("--ramp-s", type=float, default=20.0, help="users start over this")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before giving up")
+    parser.add_argument("--api-replicas", type=int, help="API replicas (own stack; make run's)")
     args = parser.parse_args()
     if args.url:
         asyncio.run(run(args.url, args))
         return
     from tellmemore.settings import load_settings
 
-    with own_stack(load_settings()) as url:
+    with own_stack(load_settings(), api_replicas=args.api_replicas) as url:
         asyncio.run(run(url, args))
 
 

@@ -12,12 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 # Ray reads these when its processes start: no usage reporting, no token auth on a loopback
-# cluster, gRPC servers kept on loopback, and Serve's throughput-optimized proxy path.
+# cluster, gRPC servers kept on loopback, and Serve's throughput-optimized proxy path with a
+# replica's stderr written as it is (that mode otherwise pipes it through Serve's logger, which
+# walks the stack for every line: the API writes one per request), as production's pods run.
 RAY_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AUTH_MODE": "disabled",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "RAY_SERVE_LOG_TO_STDERR": "1",
     "HF_HUB_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }

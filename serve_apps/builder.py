@@ -204,9 +204,11 @@ def compose(settings: Settings, options: AppOptions) -> Application:
             llm_app=None if options.llm_base_url else LLM_APP_NAME,
         )
     )
+    # The API logs every request itself; Serve's access log for the ingress would repeat each
+    # line, at a cost per request (bench/serve_ingress.py).
     app: Application = (
         _deployment(ApiIngress)
-        .options(**options.ingress.as_options())
+        .options(**options.ingress.as_options(), logging_config={"enable_access_log": False})
         .bind(settings, embedder=embedder, processor=processor, llm_app=LLM_APP_NAME)
     )
     return app

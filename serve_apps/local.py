@@ -61,6 +61,12 @@ def wait_until_running(names: list[str], timeout_s: float) -> None:
         time.sleep(1)
 
 
+# API replicas `tmm-serve run` starts: one per core of the 2-core reference machine. The API
+# replica is the first process to saturate under many listeners (bench/users.py: one replica at
+# ~97 % of a core with the rest of the stack idle enough), and a second one adds about half
+# again of the requests/s.
+API_REPLICAS = 2
+
 app = typer.Typer(help="Tell Me More on Ray Serve.", no_args_is_help=True)
 
 
@@ -74,6 +80,7 @@ def run(
     demo: Annotated[bool, typer.Option(help="Load the demo podcast and process it")] = False,
     num_cpus: Annotated[int, typer.Option(help="Logical CPUs for the local Ray cluster")] = 8,
     llm: Annotated[bool, typer.Option(help="Deploy the LLM app (summaries need it)")] = True,
+    api_replicas: Annotated[int, typer.Option(min=1, help="API ingress replicas")] = API_REPLICAS,
 ) -> None:
     """Start a local Ray cluster and the Serve apps; Ctrl-C stops them."""
     set_ray_env()  # before Ray is imported: some of it is read at import time
@@ -84,7 +91,8 @@ def run(
     start_ray(num_cpus=num_cpus, environment=secret_environment(settings))
     try:
         started = time.monotonic()
-        cluster = deploy(settings, AppOptions(), with_llm=llm)
+        ingress = AppOptions().ingress.model_copy(update={"num_replicas": api_replicas})
+        cluster = deploy(settings, AppOptions(ingress=ingress), with_llm=llm)
         took = time.monotonic() - started
         typer.echo(
             f"Tell Me More on {cluster.url} (docs {cluster.url}/docs), "
