@@ -1,6 +1,7 @@
 """Long episodes through the running stack: wall time per step and peak memory per process.
 
     .venv/bin/python -m bench.long_episode --minutes 60 180
+    .venv/bin/python -m bench.long_episode --minutes 60 --transcribers 2
 
 For each length it reads the labelled topic-shift transcripts aloud with espeak-ng (repeated
 as needed; Debian's ``espeak-ng`` package), serves the MP3 and a one-episode feed from a
@@ -10,9 +11,10 @@ vLLM), on a database, Redis key prefix and LanceDB prefix of its own, all remove
 A listener's account subscribes to the feed over HTTP (marked verified in the database, as
 following the mailed link would), and the episode's status is polled every half second:
 each step's wall time is when the status moved on, with the step's progress as last seen.
-Every second the resident memory of each Ray worker process is read (``/proc``), by its
-process title (``ray::ServeReplica:tellmemore:transcriber`` and so on); the peak per title
-is printed. Asserts nothing.
+Every second the resident memory of each Ray worker process and of vLLM's engine processes is
+read (``/proc``), by its process title (``ray::ServeReplica:tellmemore:Transcriber``,
+``VLLM::Worker`` and so on); the peak per title is printed, and how many audio chunks each
+Whisper replica transcribed (Serve's request counter). Asserts nothing.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ _FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Long talks {k
 
 @dataclass
 class Memory:
-    """Peak resident memory per Ray process title, sampled every second."""
+    """Peak resident memory per Ray process title, sampled every second (vLLM's engine core
+    and model worker, children of the LLM replica, carry titles of their own)."""
 
     peaks: dict[str, float] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -57,7 +60,7 @@ class Memory:
             for proc in Path("/proc").iterdir():
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     title = (proc / "cmdline").read_bytes().split(b"\0")[0].decode()
-                    if not title.startswith("ray::"):
+                    if not title.startswith(("ray::", "VLLM::")):
                         continue
                     status = (proc / "status").read_text()
                     rss = next(line for line in status.splitlines() if line.startswith("VmRSS"))
@@ -86,8 +89,9 @@ def served(folder: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def stack(base: Settings) -> Iterator[tuple[str, Settings]]:
-    """Both Serve apps on a private Ray cluster over a private catalog, removed afterwards."""
+def stack(base: Settings, transcribers: int = 1) -> Iterator[tuple[str, Settings]]:
+    """Both Serve apps on a private Ray cluster over a private catalog, with ``transcribers``
+    Whisper replicas; removed afterwards."""
     from raykit.local import set_ray_env, start_ray
 
     set_ray_env()  # as `make run` does, before Ray is imported
@@ -111,7 +115,9 @@ def stack(base: Settings) -> Iterator[tuple[str, Settings]]:
         started = time.perf_counter()
         start_ray(num_cpus=8, environment=secret_environment(settings))  # make run's
         try:
-            cluster = deploy(settings, AppOptions(), with_llm=True, timeout_s=900)
+            whisper = AppOptions().transcriber.model_copy(update={"num_replicas": transcribers})
+            options = AppOptions(transcriber=whisper)
+            cluster = deploy(settings, options, with_llm=True, timeout_s=900)
             print(f"stack up on {cluster.url} in {time.perf_counter() - started:.0f} s")
             yield cluster.url, settings
         finally:
@@ -179,9 +185,9 @@ def process(url: str, settings: Settings, minutes: float, folder: Path) -> None:
             time.sleep(0.5)
         memory.stop.set()
     total = time.perf_counter() - began
-    print(f"  {status['status']} in {total:.0f} s "
-          f"({status.get('error_code') or 'no error'}); audio {status.get('audio_duration_s')} s,"
-          f" {status.get('segment_count')} passages")  # fmt: skip
+    outcome = status.get("error_code") or "no error"
+    passages = status.get("segment_count")
+    print(f"  {status['status']} in {total:.0f} s ({outcome}), {passages} passages")
     for step, seconds in steps.items():
         print(f"  {step:<14} {seconds:7.1f} s  {progress.get(step, '')}")
     print("  peak resident memory per process:")
@@ -192,13 +198,32 @@ def process(url: str, settings: Settings, minutes: float, folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[60.0])
+    parser.add_argument("--transcribers", type=int, default=1, help="Whisper replicas")
     args = parser.parse_args()
     from tellmemore.settings import load_settings
 
-    with stack(load_settings()) as (url, settings):
+    with stack(load_settings(), args.transcribers) as (url, settings):
         for minutes in args.minutes:
             with tempfile.TemporaryDirectory(prefix="tmm-long-") as folder:
                 process(url, settings, minutes, Path(folder))
+            chunks_per_replica()
+
+
+def chunks_per_replica() -> None:
+    """Audio chunks each Whisper replica has transcribed so far, from Serve's own request
+    counter on the node's metrics endpoint (published every few seconds, hence the wait)."""
+    from raykit.local import metrics_url
+
+    time.sleep(12)
+    counts: dict[str, float] = {}
+    for line in httpx.get(metrics_url(), timeout=10).text.splitlines():
+        if line.startswith("ray_serve_deployment_request_counter_total{") and (
+            'deployment="Transcriber"' in line
+        ):
+            replica = line.split('replica="', 1)[1].split('"', 1)[0]
+            counts[replica] = counts.get(replica, 0.0) + float(line.rsplit(" ", 1)[1])
+    shown = ", ".join(f"{replica}: {n:.0f}" for replica, n in sorted(counts.items()))
+    print(f"  chunks per transcriber replica, so far: {shown or 'none reported'}")
 
 
 if __name__ == "__main__":
