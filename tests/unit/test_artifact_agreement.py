@@ -372,3 +372,14 @@ def test_no_yaml_of_ours_has_a_duplicate_key() -> None:
     assert "cluster/serve/production.yaml" in files and "ray_cluster.yaml" in files
     assert len(files) >= 12
     assert duplicate_key_problems(files) == []
+
+
+def test_the_local_stack_runs_productions_serve_switches_except_haproxy() -> None:
+    """``raykit.local.RAY_ENV`` (``tmm-serve run``, the tests, the benches) sets what every
+    production Ray pod sets for Serve, so local figures measure production's request path,
+    except HAProxy: Ray's HAProxy config binds its stats and metrics ports on every interface."""
+    from raykit.local import RAY_ENV
+
+    wanted = {k: v for k, v in THROUGHPUT_ENV.items() if k != "RAY_SERVE_ENABLE_HA_PROXY"}
+    assert {k: RAY_ENV.get(k) for k in wanted} == wanted
+    assert "RAY_SERVE_ENABLE_HA_PROXY" not in RAY_ENV
