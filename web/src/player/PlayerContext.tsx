@@ -73,6 +73,8 @@ export function PlayerProvider({ children }: { children: ReactNode }) {
   const pendingSeek = useRef<{ to: number; at: number } | null>(null);
   const lastSaved = useRef(0);
   const endTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  /** The queue moved on and the audio is not there yet: its times and `ended` are the old item's. */
+  const moving = useRef(false);
   const signedIn = user !== null;
 
   // Only a page that played or changed the queue writes it back: another tab's queue must not
@@ -96,7 +98,10 @@ export function PlayerProvider({ children }: { children: ReactNode }) {
       stateRef.current = s;
       setState(s);
       if (options.play !== undefined) wantPlay.current = options.play;
-      if (options.seek) setSeekToken((n) => n + 1);
+      if (options.seek) {
+        moving.current = true;
+        setSeekToken((n) => n + 1);
+      }
       persist(s, true);
     },
     [persist],
@@ -151,10 +156,12 @@ export function PlayerProvider({ children }: { children: ReactNode }) {
     const s = stateRef.current;
     const item = Q.current(s);
     if (!item) {
+      moving.current = false;
       audio.pause();
       return;
     }
     const go = () => {
+      moving.current = false;
       pendingSeek.current = { to: s.position, at: Date.now() };
       audio.currentTime = s.position;
       setTime(s.position);
@@ -179,6 +186,7 @@ export function PlayerProvider({ children }: { children: ReactNode }) {
   const check = useCallback(() => {
     const audio = audioRef.current;
     if (!audio) return;
+    if (moving.current) return;
     const t = audio.currentTime;
     const pending = pendingSeek.current;
     if (pending !== null) {
@@ -206,6 +214,10 @@ export function PlayerProvider({ children }: { children: ReactNode }) {
   }, [apply, persist, recordHeard]);
 
   const onEnded = useCallback(() => {
+    // A range that ends where its episode does is often ended by the last `timeupdate`, which
+    // the browser fires in the same task as `ended`: the queue has already moved on, and this
+    // event speaks of the item it left, not of the next one, which has not played yet.
+    if (moving.current) return;
     const result = Q.episodeEnded(stateRef.current, heardRef.current);
     if (result.ended) recordHeard(result.ended);
     const more = !Q.finished(result.state);
