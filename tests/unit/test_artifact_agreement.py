@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import re
+import subprocess
 import tomllib
 from collections.abc import Callable
 from functools import cache
@@ -374,12 +376,37 @@ def test_no_yaml_of_ours_has_a_duplicate_key() -> None:
     assert duplicate_key_problems(files) == []
 
 
-def test_the_local_stack_runs_productions_serve_switches_except_haproxy() -> None:
+def test_the_local_stack_runs_productions_serve_switches() -> None:
     """``raykit.local.RAY_ENV`` (``tmm-serve run``, the tests, the benches) sets what every
-    production Ray pod sets for Serve, so local figures measure production's request path,
-    except HAProxy: Ray's HAProxy config binds its stats and metrics ports on every interface."""
-    from raykit.local import RAY_ENV
+    production Ray pod sets for Serve, HAProxy included, so local figures measure production's
+    request path; each local cluster's HAProxy gets its own files and loopback ports."""
+    from raykit.local import HAPROXY_WRAPPER, RAY_ENV, haproxy_environment
 
-    wanted = {k: v for k, v in THROUGHPUT_ENV.items() if k != "RAY_SERVE_ENABLE_HA_PROXY"}
-    assert {k: RAY_ENV.get(k) for k in wanted} == wanted
-    assert "RAY_SERVE_ENABLE_HA_PROXY" not in RAY_ENV
+    assert {k: RAY_ENV.get(k) for k in THROUGHPUT_ENV} == THROUGHPUT_ENV
+    one, two = haproxy_environment(), haproxy_environment()
+    assert one["RAY_SERVE_HAPROXY_BINARY_PATH"] == str(HAPROXY_WRAPPER)
+    assert os.access(HAPROXY_WRAPPER, os.X_OK)
+    assert one["TMM_HAPROXY_BINARY"] != str(HAPROXY_WRAPPER)
+    shared = {k for k in one if one[k] == two[k]}
+    assert shared == {"RAY_SERVE_HAPROXY_BINARY_PATH", "TMM_HAPROXY_BINARY"}, shared
+
+
+def test_the_haproxy_wrapper_keeps_every_listener_on_loopback(tmp_path: Path) -> None:
+    """Ray's template binds stats on ``*:PORT`` and metrics on ``:PORT``; the wrapper rewrites
+    the config Ray passes with ``-f`` before the real binary reads it (here ``echo``)."""
+    from raykit.local import HAPROXY_WRAPPER
+
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        "frontend prometheus\n    bind :9101\n    mode http\n"
+        "frontend http_frontend\n    bind 127.0.0.1:8000\n"
+        "listen stats\n  bind *:8404\n  stats enable\n"
+    )
+    run = subprocess.run(
+        [str(HAPROXY_WRAPPER), "-db", "-f", str(config), "-sf", "42"],
+        env={"PATH": os.environ["PATH"], "TMM_HAPROXY_BINARY": "/bin/echo"},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert run.stdout.split() == ["-db", "-f", str(config), "-sf", "42"]
+    binds = [line.split()[1] for line in config.read_text().splitlines() if "bind" in line]
+    assert binds == ["127.0.0.1:9101", "127.0.0.1:8000", "127.0.0.1:8404"]
