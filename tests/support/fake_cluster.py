@@ -44,6 +44,10 @@ CLUSTER_ENV = {
     "AUTOSCALER_UPDATE_INTERVAL_S": "1",
     "HF_HUB_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    # Every node here shares one machine, and Ray's HAProxy takes machine-wide ports and files
+    # (raykit.local gives a one-node cluster its own; these nodes' proxies have no such split).
+    # The switch is off whatever this process's environment says: set_ray_env turns it on.
+    "RAY_SERVE_ENABLE_HA_PROXY": "0",
 }
 
 
