@@ -96,7 +96,9 @@ def scaling_app(scaling_settings: Settings) -> Iterator[Scaling]:
         wait_until_running([APP], timeout_s=120)
         yield Scaling(scaling_settings)
     finally:
-        serve.shutdown()  # type: ignore[no-untyped-call]
+        # The cluster is this module's alone and its queue ends empty (every episode dead):
+        # stopping Ray stops every replica at once, where Serve's graceful shutdown waits on
+        # each deployment in turn (30 s), as the local runner does (serve_apps/local.py).
         ray.shutdown()
         if previous is None:
             os.environ.pop(PUSH_ENV, None)

@@ -56,7 +56,10 @@ def online_settings(
         auth=AuthSettings(jwt_secret=TEST_SECRET, bcrypt_rounds=4),
         redis=redis_settings,
         rate_limit=RateLimitSettings(
-            per_user_per_minute=100_000, per_ip_per_minute=100_000, auth_per_minute=100_000
+            per_user_per_minute=100_000,
+            per_ip_per_minute=100_000,
+            auth_per_minute=100_000,
+            refresh_per_minute=100_000,  # the web app refreshes on every page load
         ),
         database=DatabaseSettings(url=database_url, pool_min_size=0, pool_max_size=4),
         feeds=FeedSettings(allow_private_hosts=True, read_timeout_s=5.0, total_timeout_s=20.0),
@@ -83,7 +86,6 @@ def online_settings(
 def online(online_settings: Settings) -> Iterator[Online]:
     """Ray + Serve, started once; stopped (only what this session started) at its end."""
     import ray
-    from ray import serve
 
     from raykit.local import metrics_url, start_ray
     from serve_apps.builder import AppOptions
@@ -94,7 +96,9 @@ def online(online_settings: Settings) -> Iterator[Online]:
         cluster = deploy(online_settings, AppOptions(), timeout_s=600)
         yield Online(online_settings, cluster.url, cluster.llm_url, metrics_url())
     finally:
-        serve.shutdown()  # type: ignore[no-untyped-call]
+        # The cluster is this session's alone, and the tests that share it have ended: stopping
+        # Ray stops every replica at once, where Serve's graceful shutdown waits on each
+        # deployment in turn (30 s and more), as the local runner does (serve_apps/local.py).
         ray.shutdown()
 
 
