@@ -301,7 +301,7 @@ async def _synthetic(
 ) -> None:
     rows, rng = args.synthetic_rows, np.random.default_rng(args.seed)
     step = time.perf_counter()
-    data, podcast_ids = _synthetic_rows(corpus, rows, rng, embedder.model_id, noise=args.noise)
+    data, podcast_ids = synthetic_rows(corpus, rows, rng, embedder.model_id, noise=args.noise)
     made_s = time.perf_counter() - step
     db = lancedb.connect(folder)
     step = time.perf_counter()
@@ -405,7 +405,7 @@ def _describe_index(table: Any) -> str:
     return "no vector index"
 
 
-def _synthetic_rows(
+def synthetic_rows(
     corpus: pa.Table, rows: int, rng: np.random.Generator, model_id: str, *, noise: float
 ) -> tuple[pa.Table, list[str]]:
     """``rows`` passages of 4-8 random corpus sentences each, vectors the normalised mix of

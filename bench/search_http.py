@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.search_http                       # its own stack, then stops it
     .venv/bin/python -m bench.search_http --queries 40 --rounds 2 --limits 10
     .venv/bin/python -m bench.search_http --url http://127.0.0.1:8000   # a running `make run`
+    .venv/bin/python -m bench.search_http --synthetic-rows 1000000 --queries 24 --coalesce 0
 
 Without ``--url`` it starts what ``make run`` starts — a private Ray cluster (its own
 ``RAY_TMPDIR``) with the Serve application on a free loopback port: API ingress, embedder,
@@ -73,6 +74,13 @@ while the query was embedded; ms, p50 / p95:
     highlight                      5.8     4.3
 
 50 identical cold hybrid queries at once: all answered in 0.6 s.
+
+With ``--synthetic-rows 1000000`` (generated 33 s, written to S3 16 s, maintenance 1,008 s),
+24 queries per mode, rounds 1 / 2, load 2.4-3.2; ms, p50 / p95 (stage p50):
+
+    fulltext   510 / 587, 343 / 428        fts 497, 330
+    semantic   689 / 787, 820 / 958        vector 662, 781; embed 12
+    hybrid     968 / 1173, 1052 / 1424     vector 946, 1009; fts 487, 537
 """
 
 from __future__ import annotations
@@ -88,8 +96,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
+import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -97,6 +107,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 from tellmemore.research import load_eval_set
 from tellmemore.search.timing import parse_header
 from tellmemore.settings import Settings
+
+if TYPE_CHECKING:
+    from tellmemore.index import SegmentStore
 
 MODES = ("fulltext", "semantic", "hybrid")
 # Shown in this order; the embed_* and vector/fts lines are parts of the line above them.
@@ -239,7 +252,7 @@ def private_database(base: Settings) -> Iterator[str]:
                 sql.Identifier(name)))  # fmt: skip
 
 
-async def load_catalog(settings: Settings) -> str:
+async def load_catalog(settings: Settings, synthetic_rows: int = 0) -> str:
     from models.embedder import Embedder
     from models.settings import EmbedderSettings
     from models.types import Embeddings
@@ -263,21 +276,47 @@ async def load_catalog(settings: Settings) -> str:
         )
     finally:
         await pool.close()
+    grown = grow(store, synthetic_rows, model.model.id) if synthetic_rows else ""
     # What the processor's upkeep does ``search.maintenance_settle_s`` after the last stored
     # episode: compaction and index updates (each episode's write was a fragment of its own).
     reports = [maintain(t, settings.search, text_column=c) for t, c in store.tables()]
     took = sum(r.seconds for r in reports)
     return (
-        f"{loaded.podcasts} podcasts, {loaded.episodes} episodes, {loaded.segments} passages; "
-        f"maintained in {took:.1f} s"
+        f"{loaded.podcasts} podcasts, {loaded.episodes} episodes, {loaded.segments} passages"
+        f"{grown}; maintained (compaction, FTS and vector indexes) in {took:.1f} s"
+    )
+
+
+def grow(store: SegmentStore, rows: int, model_id: str, seed: int = 7) -> str:
+    """``rows`` synthetic passages added to the stack's own passage table (on S3, as the
+    catalog's): ``bench.search``'s generator, its sentences and vectors drawn from the
+    catalog's passages just loaded. Their episodes are not in PostgreSQL (no audio URL, as a
+    listener's search over a catalog this size would still find them) and they store no
+    sentence vectors, so a synthetic hit is highlighted by its words alone."""
+    from bench.search import synthetic_rows
+
+    table = store.tables()[0][0]
+    corpus = table.to_arrow()
+    began = time.perf_counter()
+    data, _ = synthetic_rows(corpus, rows, np.random.default_rng(seed), model_id, noise=0.15)
+    data = data.select(table.schema.names).cast(table.schema)
+    made = time.perf_counter() - began
+    for offset in range(0, rows, 25_000):
+        table.add(data.slice(offset, 25_000))
+    return (
+        f", then {rows:,} synthetic passages (generated in {made:.0f} s, written to S3 in "
+        f"{time.perf_counter() - began - made:.0f} s)"
     )
 
 
 @contextmanager
-def own_stack(base: Settings, *, api_replicas: int | None = None) -> Iterator[str]:
-    """The Serve app on a private Ray cluster over a private catalog, with ``api_replicas``
-    API ingress replicas (``make run``'s count by default); everything it made is removed
-    afterwards (the Ray processes by ``ray.shutdown``: they are this process's own)."""
+def own_stack(
+    base: Settings, *, api_replicas: int | None = None, synthetic_rows: int = 0
+) -> Iterator[str]:
+    """The Serve app on a private Ray cluster over a private catalog (plus ``synthetic_rows``
+    generated passages), with ``api_replicas`` API ingress replicas (``make run``'s count by
+    default); everything it made is removed afterwards (the Ray processes by
+    ``ray.shutdown``: they are this process's own)."""
     import redis
 
     from tellmemore.index import connect, live_tables
@@ -298,7 +337,7 @@ def own_stack(base: Settings, *, api_replicas: int | None = None) -> Iterator[st
             }
         )
         step = time.perf_counter()
-        print(f"catalog: {asyncio.run(load_catalog(settings))} "
+        print(f"catalog: {asyncio.run(load_catalog(settings, synthetic_rows))} "
               f"(loaded in {time.perf_counter() - step:.0f} s)")  # fmt: skip
         os.environ["RAY_TMPDIR"] = tmp
         import ray
@@ -334,6 +373,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="measurements of each mode")
     parser.add_argument("--limits", type=int, nargs="+", default=[10], help="hits per query")
     parser.add_argument("--coalesce", type=int, default=50, help="identical cold queries")
+    parser.add_argument(
+        "--synthetic-rows", type=int, default=0,
+        help="passages generated into the own stack's table beside the catalog (1000000: the "
+        "issue's 1M, IVF-PQ indexed by the same maintenance; ~20 min to build on 2 cores)",
+    )  # fmt: skip
     args = parser.parse_args()
     print(f"search over HTTP; {load()}")
     if args.url:
@@ -341,7 +385,7 @@ def main() -> None:
         return
     from tellmemore.settings import load_settings
 
-    with own_stack(load_settings()) as url:
+    with own_stack(load_settings(), synthetic_rows=args.synthetic_rows) as url:
         asyncio.run(run(url, args))
 
 
